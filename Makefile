@@ -1,0 +1,65 @@
+# The course's commands. `make help` lists them.
+#   make lab     create .venv if missing, install the course, start JupyterLab on notebooks/
+#   make test    create .venv if missing, install the course with test dependencies, run every test
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+export PATH := $(abspath $(BIN)):$(PATH)
+# pytest-xdist workers for `make test` (CI has 2 cores)
+JOBS   ?= 2
+ARGS   ?=
+
+.PHONY: help install install-test lab test test-unit test-nbval notebooks execute bench clean
+
+help:
+	@echo "Learners:     make lab [ARGS=--no-browser]   start JupyterLab on notebooks/"
+	@echo "Maintainers:  make test                      run the whole test suite"
+	@echo "              make notebooks                 regenerate notebooks/ from solutions/ (nbgrader)"
+	@echo "              make execute                   re-execute solutions/ in place (stored outputs)"
+	@echo "              make bench                     benchmarks: NumPy vs TensorFlow, notebook times"
+	@echo "              make install                   create .venv and install the course only"
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; run make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# The stamps make `make install` idempotent: pip runs again only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ARGS)
+
+# Unit tests and notebook checks run on $(JOBS) workers; nbval keeps each notebook's cells on one
+# worker (--dist loadfile), since they share one kernel.
+test: install-test
+	$(PY) -m pytest -n $(JOBS) tests
+	$(PY) -m pytest -n $(JOBS) --dist loadfile --nbval solutions \
+	    --nbval-sanitize-with autograde/nbval_sanitize.cfg -p no:cacheprovider
+
+notebooks: install
+	$(BIN)/dlcourse generate
+
+execute: install
+	$(BIN)/dlcourse execute
+
+bench: install
+	$(PY) benchmarks/run.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache build src/*.egg-info

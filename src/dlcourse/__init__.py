@@ -1,0 +1,9 @@
+"""Support package of the course: compare NumPy with Keras, load notebooks, grade them.
+
+Modules, one concern each:
+- ``dlcourse.check``: relative error, ``assert_close``, gradient checks, the tolerance policy.
+- ``dlcourse.reference``: TensorFlow/Keras as the reference (quiet import, device, seeds, layers).
+- ``dlcourse.notebooks``: where the chapters are, and loading a notebook's functions.
+"""
+
+__version__ = "0.1.0"

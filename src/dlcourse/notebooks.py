@@ -1,0 +1,184 @@
+"""The course's notebooks: where they are, how the student versions are made, how to load one.
+
+- ``solutions/<id>/<id>.ipynb`` is the instructor source (nbgrader "source").
+- ``notebooks/<id>/<id>.ipynb`` is the student version (nbgrader "release"),
+  made from it by nbgrader's own ``generate_assignment``.
+- ``load_functions`` runs a notebook's setup and answer cells, and nothing else,
+  so tests, benchmarks and the self-check can call a notebook's functions.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import types
+from pathlib import Path
+
+import nbformat
+
+__all__ = [
+    "course_root",
+    "chapter_ids",
+    "solution_path",
+    "student_path",
+    "nbgrader_config",
+    "generate_student_notebooks",
+    "execute_notebook",
+    "load_functions",
+    "is_answer_cell",
+    "is_test_cell",
+]
+
+SETUP_TAG = "setup"
+
+
+def course_root() -> Path:
+    """The course folder: ``$DLCOURSE_ROOT``, else the checkout this package was installed from,
+    else the nearest parent of the working directory holding ``solutions/`` and ``autograde/``."""
+    if os.environ.get("DLCOURSE_ROOT"):
+        return Path(os.environ["DLCOURSE_ROOT"]).resolve()
+    candidates = [Path(__file__).resolve().parents[2], *Path.cwd().resolve().parents, Path.cwd().resolve()]
+    for c in candidates:
+        if (c / "autograde" / "nbgrader_config.py").is_file() and (c / "solutions").is_dir():
+            return c
+    raise FileNotFoundError(
+        "cannot find the course folder (one holding solutions/ and autograde/nbgrader_config.py); "
+        "run from inside the course checkout or set DLCOURSE_ROOT"
+    )
+
+
+def chapter_ids(root: Path | None = None) -> list[str]:
+    """The chapters present: ids of ``solutions/<id>/<id>.ipynb``, sorted."""
+    root = root or course_root()
+    return sorted(p.name for p in (root / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+
+def solution_path(chapter: str, root: Path | None = None) -> Path:
+    return (root or course_root()) / "solutions" / chapter / f"{chapter}.ipynb"
+
+
+def student_path(chapter: str, root: Path | None = None) -> Path:
+    return (root or course_root()) / "notebooks" / chapter / f"{chapter}.ipynb"
+
+
+def nbgrader_config(root: Path | None = None, **course_directory):
+    """The traitlets Config of ``autograde/nbgrader_config.py``, with CourseDirectory overrides."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    root = root or course_root()
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root / "autograde")).load_config()
+    config.CourseDirectory.root = str(root)
+    for key, value in course_directory.items():
+        setattr(config.CourseDirectory, key, value)
+    return config
+
+
+def _venv_on_path() -> None:
+    """Put this interpreter's bin folder first on PATH, so that tools nbgrader calls by name
+    (``alembic``) are the ones installed beside it, even when the venv is not activated."""
+    bindir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def generate_student_notebooks(chapters=None, release_dir: Path | None = None, root: Path | None = None) -> list[Path]:
+    """Run nbgrader's ``generate_assignment`` for ``chapters`` (default: all).
+
+    Writes ``<release_dir>/<id>/<id>.ipynb`` (default ``notebooks/``). The gradebook it
+    needs is a throwaway one, so no ``gradebook.db`` is left in the course folder.
+    Raises RuntimeError with nbgrader's log if a chapter fails to generate.
+    """
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+
+    root = root or course_root()
+    chapters = list(chapters or chapter_ids(root))
+    _venv_on_path()  # nbgrader runs the `alembic` command to open its gradebook
+    written = []
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = {"db_url": f"sqlite:///{tmp}/gradebook.db"}
+        if release_dir is not None:
+            overrides["release_directory"] = str(Path(release_dir).resolve())
+        config = nbgrader_config(root, **overrides)
+        for chapter in chapters:
+            coursedir = CourseDirectory(config=config)
+            coursedir.assignment_id = chapter
+            app = GenerateAssignment(coursedir=coursedir, config=config)
+            app.force = True
+            result = capture_log(app)
+            if not result["success"]:
+                raise RuntimeError(f"nbgrader generate_assignment failed for {chapter}:\n{result.get('log', '')}\n{result.get('error', '')}")
+            written.append(Path(coursedir.format_path(coursedir.release_directory, ".", chapter)) / f"{chapter}.ipynb")
+    return written
+
+
+def execute_notebook(path: Path, *, timeout: int = 600, write: bool = True, env: dict | None = None):
+    """Execute a notebook top to bottom in a fresh ``python3`` kernel, in its own folder.
+
+    Raises nbclient's CellExecutionError on the first error. Writes the executed
+    notebook back when ``write`` (how ``make execute`` refreshes the solutions).
+    Returns the executed notebook.
+    """
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,  # timestamps would change every run and churn the committed solutions
+        store_widget_state=False,  # widget model ids are random; the widgets only live in a kernel anyway
+    )
+    old = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        client.execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    if write:
+        nbformat.write(nb, path)
+    return nb
+
+
+def is_answer_cell(cell) -> bool:
+    """An nbgrader autograded answer cell: a code cell with ``solution: true`` and no points."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("solution")) and not meta.get("grade")
+
+
+def is_test_cell(cell) -> bool:
+    """An nbgrader autograded test cell: a code cell with ``grade: true`` (it carries points)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def load_functions(path: Path, *, extra_cells=()) -> types.SimpleNamespace:
+    """Run a notebook's setup cells (tagged ``setup``) and answer cells; return the namespace.
+
+    Nothing else runs: no tests, no plots, no training. Works on a solution
+    notebook, a student version or a learner's submission alike: a stub still
+    defines its function, which raises NotImplementedError when called.
+    ``extra_cells`` names further cells to run, by nbgrader ``grade_id``.
+    """
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    namespace: dict = {"__name__": f"notebook_{path.stem}"}
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        wanted = (
+            SETUP_TAG in cell.get("metadata", {}).get("tags", [])
+            or is_answer_cell(cell)
+            or (grade_id is not None and grade_id in extra_cells)
+        )
+        if cell.cell_type == "code" and wanted:
+            code = compile(cell.source, f"{path.name}[{grade_id or 'setup'}]", "exec")
+            exec(code, namespace)  # noqa: S102 - this is the point of the function
+    return types.SimpleNamespace(**{k: v for k, v in namespace.items() if not k.startswith("__")})

@@ -1,0 +1,303 @@
+"""TensorFlow/Keras as the reference: quiet import, device, seeds, gradients, layers.
+
+Everything a notebook needs to compare its NumPy code with Keras on the same
+weights. TensorFlow is imported on first use, never at ``import dlcourse``.
+
+Weight layouts follow Keras exactly (shared/reference.md); every builder checks
+the NumPy arrays against the shapes Keras creates and raises ValueError naming
+the weight and the expected layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import sys
+
+import numpy as np
+
+__all__ = [
+    "tf",
+    "keras",
+    "device",
+    "describe_device",
+    "disable_tf32",
+    "seed_everything",
+    "tape_gradients",
+    "build_layer",
+    "dense",
+    "conv2d",
+    "simple_rnn",
+    "lstm",
+    "gru",
+    "multi_head_attention",
+    "layer_norm",
+]
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Send file descriptor 2 to /dev/null: TensorFlow's C++ logging bypasses sys.stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+_TF = None
+
+
+def tf():
+    """Import TensorFlow once, quietly, and return the module.
+
+    The first import writes absl/oneDNN/CUDA lines to stderr, and nbgrader
+    scores a test cell 0 if it writes to stderr. So the import, and a first
+    tiny op that initialises the devices, run with fd 2 silenced.
+    """
+    global _TF
+    if _TF is None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with _stderr_silenced():
+            import tensorflow
+
+            try:
+                import absl.logging
+
+                absl.logging.set_verbosity(absl.logging.ERROR)
+            except ImportError:  # pragma: no cover - absl ships with tensorflow
+                pass
+            tensorflow.get_logger().setLevel("ERROR")
+            with tensorflow.device(device()):
+                tensorflow.constant(1.0) + 1.0  # device initialisation logs now, not in a graded cell
+            disable_tf32()
+        _TF = tensorflow
+    return _TF
+
+
+def keras():
+    """Return the ``keras`` module (Keras 3), after the quiet TensorFlow import."""
+    tf()
+    import keras as _keras
+
+    return _keras
+
+
+def device() -> str:
+    """The device Keras references run on: ``"/GPU:0"`` if TensorFlow sees a GPU, else ``"/CPU:0"``."""
+    import tensorflow
+
+    return "/GPU:0" if tensorflow.config.list_physical_devices("GPU") else "/CPU:0"
+
+
+def disable_tf32() -> None:
+    """Turn TensorFloat-32 off. On Ampere+ GPUs TF32 matmuls/convs are ~1e-3 off in float32,
+    which would fail every float32 comparison; on a CPU this is a no-op."""
+    import tensorflow
+
+    tensorflow.config.experimental.enable_tensor_float_32_execution(False)
+
+
+def describe_device() -> str:
+    """One line: TensorFlow and Keras versions, the device used, and the TF32 state."""
+    t, k = tf(), keras()
+    gpus = t.config.list_physical_devices("GPU")
+    where = f"GPU ({len(gpus)} found)" if gpus else "CPU (no GPU found)"
+    tf32 = "on" if t.config.experimental.tensor_float_32_execution_enabled() else "off"
+    return f"TensorFlow {t.__version__}, Keras {k.__version__}, reference runs on {where}, TF32 {tf32}"
+
+
+def seed_everything(seed: int = 0) -> np.random.Generator:
+    """Seed Python, NumPy and TensorFlow/Keras, and return ``np.random.default_rng(seed)``.
+
+    Use the returned generator for data in notebooks; the global seeds are for
+    Keras initialisers and any library code that uses the global state.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    keras().utils.set_random_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def tape_gradients(fn, *inputs, dout=None, variables=()):
+    """Run ``fn`` on ``inputs`` under ``tf.GradientTape``; return ``(out, d_inputs, d_variables)``.
+
+    ``inputs`` are NumPy arrays; each becomes a watched tensor of its own dtype.
+    The loss is ``sum(fn(*inputs) * dout)`` (``dout`` defaults to ones), so the
+    gradients are those a backward pass receiving ``dout`` must produce.
+    ``variables`` are extra ``tf.Variable``s (for example ``layer.trainable_weights``)
+    to differentiate with respect to. All results are NumPy arrays; a gradient
+    that TensorFlow reports as None (no dependence) is returned as zeros.
+    """
+    t = tf()
+    tensors = [t.convert_to_tensor(np.asarray(x)) for x in inputs]
+    variables = list(variables)
+    with t.device(device()), t.GradientTape(persistent=False) as tape:
+        for x in tensors:
+            tape.watch(x)
+        out = fn(*tensors)
+        g = t.ones_like(out) if dout is None else t.convert_to_tensor(np.asarray(dout), dtype=out.dtype)
+        if tuple(g.shape) != tuple(out.shape):
+            raise ValueError(f"dout must have the output's shape {tuple(out.shape)}, got {tuple(g.shape)}")
+        loss = t.reduce_sum(out * g)
+    grads = tape.gradient(loss, tensors + variables)
+    sources = tensors + variables
+    grads = [np.zeros(s.shape, s.dtype.as_numpy_dtype) if gr is None else np.asarray(gr) for s, gr in zip(sources, grads)]
+    return np.asarray(out), grads[: len(tensors)], grads[len(tensors) :]
+
+
+# ----------------------------------------------------------------------------
+# Keras layers from NumPy weights
+
+
+def _dtype_of(*arrays) -> str:
+    kinds = {np.asarray(a).dtype for a in arrays}
+    if kinds == {np.dtype(np.float64)}:
+        return "float64"
+    if kinds == {np.dtype(np.float32)}:
+        return "float32"
+    raise ValueError(f"weights must all be float64 or all float32, got {sorted(str(k) for k in kinds)}")
+
+
+def _expect_ndim(name: str, a, ndim: int, layout: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D with layout {layout}, got shape {a.shape}")
+    return a
+
+
+def build_layer(layer, input_shape, weights, *, names=None):
+    """Build a Keras ``layer`` for ``input_shape`` and load ``weights`` in ``get_weights()`` order.
+
+    ``input_shape`` is a shape tuple (batch dimension included, may be None) or,
+    for layers with several inputs, a tuple of them passed to ``layer.build``.
+    Each array is checked against the shape Keras created; a mismatch raises
+    ValueError naming the weight (``names`` gives readable names). Returns the layer.
+    """
+    with tf().device(device()):
+        if isinstance(input_shape, list):
+            layer.build(*input_shape)
+        else:
+            layer.build(input_shape)
+    expected = [tuple(w.shape) for w in layer.weights]
+    weights = [np.asarray(w) for w in weights]
+    names = names or [w.path for w in layer.weights]
+    if len(weights) != len(expected):
+        raise ValueError(f"{layer.__class__.__name__} has {len(expected)} weights {names}, got {len(weights)} arrays")
+    for n, w, shape in zip(names, weights, expected):
+        if w.shape != shape:
+            raise ValueError(f"{layer.__class__.__name__} weight {n} must have shape {shape}, got {w.shape}")
+    layer.set_weights(weights)
+    return layer
+
+
+def dense(W, b, activation=None):
+    """``keras.layers.Dense`` computing ``activation(x @ W + b)``. ``W (D, M)``, ``b (M,)``."""
+    W = _expect_ndim("W", W, 2, "(in, out)")
+    b = _expect_ndim("b", b, 1, "(out,)")
+    if W.shape[1] != b.shape[0]:
+        raise ValueError(
+            f"W {W.shape} and b {b.shape} disagree: Keras stores the Dense kernel as (in, out), so W's "
+            f"second axis must equal len(b). A (out, in) kernel, as torch.nn.Linear stores it, needs W.T"
+        )
+    layer = keras().layers.Dense(W.shape[1], activation=activation, dtype=_dtype_of(W, b))
+    return build_layer(layer, (None, W.shape[0]), [W, b], names=["W (in, out)", "b (out,)"])
+
+
+def conv2d(w, b, strides=1, padding="valid", dilation_rate=1):
+    """``keras.layers.Conv2D`` (cross-correlation, NHWC). ``w (kh, kw, C, F)`` (HWIO), ``b (F,)``."""
+    w = _expect_ndim("w", w, 4, "(kh, kw, in_channels, filters) (HWIO)")
+    b = _expect_ndim("b", b, 1, "(filters,)")
+    if padding not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    kh, kw, c, f = w.shape
+    layer = keras().layers.Conv2D(
+        f, (kh, kw), strides=strides, padding=padding, dilation_rate=dilation_rate, dtype=_dtype_of(w, b)
+    )
+    return build_layer(layer, (None, None, None, c), [w, b], names=["w (kh, kw, C, F)", "b (F,)"])
+
+
+def _recurrent(cls, W, U, b, blocks, gates, b_layout, **kwargs):
+    W = _expect_ndim("W", W, 2, f"(D, {blocks}H), blocks {gates}")
+    U = _expect_ndim("U", U, 2, f"(H, {blocks}H), blocks {gates}")
+    H = U.shape[0]
+    if U.shape[1] != blocks * H or W.shape[1] != blocks * H:
+        transposed = " (U looks transposed)" if U.shape[0] == blocks * U.shape[1] else ""
+        raise ValueError(
+            f"{cls.__name__} needs W (D, {blocks}H) and U (H, {blocks}H) with gate blocks {gates}; "
+            f"got W {W.shape}, U {U.shape}{transposed}"
+        )
+    layer = cls(H, dtype=_dtype_of(W, U, b), **kwargs)
+    return build_layer(
+        layer, (None, None, W.shape[0]), [W, U, b], names=["W (kernel)", "U (recurrent_kernel)", f"b {b_layout}"]
+    )
+
+
+def simple_rnn(W, U, b, return_sequences=True, return_state=False):
+    """``keras.layers.SimpleRNN``: ``h_t = tanh(x_t W + h_{t-1} U + b)``. ``W (D,H)``, ``U (H,H)``, ``b (H,)``."""
+    return _recurrent(
+        keras().layers.SimpleRNN, W, U, b, 1, "(h)", "(H,)",
+        return_sequences=return_sequences, return_state=return_state,
+    )
+
+
+def lstm(W, U, b, return_sequences=True, return_state=True):
+    """``keras.layers.LSTM``. ``W (D,4H)``, ``U (H,4H)``, one bias ``b (4H,)``; gate blocks i, f, c, o."""
+    return _recurrent(
+        keras().layers.LSTM, W, U, b, 4, "i, f, c, o", "(4H,)",
+        return_sequences=return_sequences, return_state=return_state,
+    )
+
+
+def gru(W, U, b, return_sequences=True, return_state=False):
+    """``keras.layers.GRU`` (reset_after=True). ``W (D,3H)``, ``U (H,3H)``, ``b (2,3H)``; blocks z, r, h.
+
+    Row 0 of ``b`` is the input bias, row 1 the recurrent bias.
+    """
+    return _recurrent(
+        keras().layers.GRU, W, U, b, 3, "z, r, h", "(2, 3H): input bias, recurrent bias",
+        reset_after=True, return_sequences=return_sequences, return_state=return_state,
+    )
+
+
+MHA_KEYS = ("Wq", "bq", "Wk", "bk", "Wv", "bv", "Wo", "bo")
+
+
+def multi_head_attention(params, num_heads, query_dim=None, value_dim=None):
+    """``keras.layers.MultiHeadAttention`` from ``params`` with keys ``Wq bq Wk bk Wv bv Wo bo``.
+
+    Shapes, as Keras stores them: ``Wq (E_q, heads, key_dim)``, ``bq (heads, key_dim)``,
+    ``Wk (E_v, heads, key_dim)``, ``Wv (E_v, heads, value_dim)``, ``Wo (heads, value_dim, E_q)``,
+    ``bo (E_q,)``.
+    """
+    missing = [k for k in MHA_KEYS if k not in params]
+    if missing:
+        raise ValueError(f"params is missing {missing}; expected keys {list(MHA_KEYS)}")
+    Wq = _expect_ndim("Wq", params["Wq"], 3, "(E, heads, key_dim)")
+    Wk = _expect_ndim("Wk", params["Wk"], 3, "(E_kv, heads, key_dim)")
+    Wv = _expect_ndim("Wv", params["Wv"], 3, "(E_kv, heads, value_dim)")
+    _expect_ndim("Wo", params["Wo"], 3, "(heads, value_dim, E)")
+    if Wq.shape[1] != num_heads:
+        raise ValueError(f"Wq has {Wq.shape[1]} heads on axis 1, but num_heads={num_heads}")
+    weights = [params[k] for k in MHA_KEYS]
+    layer = keras().layers.MultiHeadAttention(
+        num_heads=num_heads, key_dim=Wq.shape[2], value_dim=Wv.shape[2], dtype=_dtype_of(*weights)
+    )
+    query_shape = (None, None, Wq.shape[0])
+    value_shape = (None, None, Wv.shape[0])
+    key_shape = (None, None, Wk.shape[0])
+    return build_layer(layer, [query_shape, value_shape, key_shape], weights, names=list(MHA_KEYS))
+
+
+def layer_norm(gamma, beta, epsilon=1e-3):
+    """``keras.layers.LayerNormalization`` over the last axis. ``gamma (E,)``, ``beta (E,)``; Keras's eps is 1e-3."""
+    gamma = _expect_ndim("gamma", gamma, 1, "(E,)")
+    beta = _expect_ndim("beta", beta, 1, "(E,)")
+    layer = keras().layers.LayerNormalization(epsilon=epsilon, dtype=_dtype_of(gamma, beta))
+    return build_layer(layer, (None, None, gamma.shape[0]), [gamma, beta], names=["gamma (E,)", "beta (E,)"])

@@ -1,0 +1,168 @@
+"""The notebook pipeline: hygiene, fresh student versions, stub-only errors, nbgrader validation.
+
+nbval (run by `make test` on solutions/) checks that the stored solution outputs reproduce;
+these tests check everything else a chapter promises. Each notebook is executed as few times
+as possible: the student version once (its run is both the end-to-end check and
+`nbgrader validate --invert`), the solution once more here for `nbgrader validate`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import nbformat
+import pytest
+from nbgrader.validator import Validator
+
+from dlcourse import notebooks
+
+ROOT = notebooks.course_root()
+CHAPTERS = notebooks.chapter_ids(ROOT)
+EXPECTED_CHAPTERS = ["ch00_start", "ch01_gradient_descent", "ch02_convolution", "ch03_lstm", "ch04_attention"]
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+STUB = "raise NotImplementedError()"
+
+
+def read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def nbgrader_meta(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def test_chapter_ids_are_the_course_s():
+    assert CHAPTERS, "no chapter found in solutions/"
+    assert set(CHAPTERS) <= set(EXPECTED_CHAPTERS), f"unknown chapter folders: {set(CHAPTERS) - set(EXPECTED_CHAPTERS)}"
+    assert CHAPTERS == [c for c in EXPECTED_CHAPTERS if c in CHAPTERS]
+    students = sorted(p.parent.name for p in (ROOT / "notebooks").glob("*/*.ipynb"))
+    assert students == CHAPTERS, "notebooks/ must hold exactly one student version per chapter: run `make notebooks`"
+
+
+# ---------------------------------------------------------------------------- hygiene
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_hygiene(chapter):
+    sol_path, stu_path = notebooks.solution_path(chapter, ROOT), notebooks.student_path(chapter, ROOT)
+    for path in (sol_path, stu_path):
+        nb = read(path)
+        nbformat.validate(nb)
+        assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{path}: kernelspec must be python3"
+
+    stu = read(stu_path)
+    with_outputs = [i for i, c in enumerate(stu.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not with_outputs, f"{stu_path}: cells {with_outputs} have outputs; student notebooks are committed clean"
+
+    sol = read(sol_path)
+    ids = [nbgrader_meta(c)["grade_id"] for c in sol.cells if nbgrader_meta(c).get("grade_id")]
+    assert len(ids) == len(set(ids)), f"{chapter}: duplicate grade_ids {sorted({i for i in ids if ids.count(i) > 1})}"
+
+    answers = [c for c in sol.cells if notebooks.is_answer_cell(c)]
+    tests = [c for c in sol.cells if notebooks.is_test_cell(c)]
+    assert answers and tests, f"{chapter}: a chapter has graded exercises"
+    for c in tests:
+        meta = nbgrader_meta(c)
+        assert meta.get("points", 0) > 0, f"{chapter}: test cell {meta['grade_id']} has no points"
+        assert meta.get("locked"), f"{chapter}: test cell {meta['grade_id']} must be locked"
+    for c in answers:
+        assert "### BEGIN SOLUTION" in c.source and "### END SOLUTION" in c.source, (
+            f"{chapter}: answer cell {nbgrader_meta(c)['grade_id']} needs BEGIN/END SOLUTION markers")
+        name = nbgrader_meta(c)["grade_id"]
+        assert re.search(rf"^def {re.escape(name)}\(", c.source, re.M), (
+            f"{chapter}: answer cell {name} must define the function {name}() (the graded API)")
+    hidden = [c for c in tests if "### BEGIN HIDDEN TESTS" in c.source]
+    for c in answers:
+        name = nbgrader_meta(c)["grade_id"]
+        assert any(re.search(rf"\b{re.escape(name)}\(", h.source) for h in hidden), (
+            f"{chapter}: exercise {name} has no hidden tests")
+    setup = [c for c in sol.cells if "setup" in c.metadata.get("tags", [])]
+    assert setup, f"{chapter}: tag the imports cell 'setup' so that load_functions can run it"
+
+
+# ---------------------------------------------------------------------------- freshness
+
+
+def _comparable(nb):
+    """A notebook minus what nbgrader or the executing machine may change without meaning."""
+    nb = copy.deepcopy(nb)
+    nb.metadata.pop("language_info", None)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.pop("id", None)
+        cell.metadata.pop("execution", None)
+    return nb
+
+
+def test_student_notebooks_are_generated_from_the_solutions(tmp_path):
+    fresh = notebooks.generate_student_notebooks(CHAPTERS, release_dir=tmp_path, root=ROOT)
+    stale = []
+    for chapter, path in zip(CHAPTERS, fresh):
+        if _comparable(read(path)) != _comparable(read(notebooks.student_path(chapter, ROOT))):
+            stale.append(chapter)
+    assert not stale, f"notebooks/ is stale for {stale}: run `make notebooks` and commit the result"
+
+
+# ---------------------------------------------------------------------------- execution
+
+
+class KeepingValidator(Validator):
+    """nbgrader's Validator, keeping the executed notebook for further checks."""
+
+    executed = None
+
+    def _preprocess(self, nb):
+        self.executed = super()._preprocess(nb)
+        return self.executed
+
+
+def _errors(nb):
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.output_type == "error":
+                yield index, cell, out
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_student_version_fails_only_on_stubs(chapter):
+    """Run the student notebook as nbgrader validate --invert does, once, and check two things:
+    every error is the NotImplementedError of an exercise stub, and no graded test passes."""
+    path = notebooks.student_path(chapter, ROOT)
+    validator = KeepingValidator(invert=True)
+    results = validator.validate(str(path))
+    assert "changed" not in results and "type_changed" not in results, f"{chapter}: {results}"
+    passed = [r["source"].splitlines()[0] for r in results.get("passed", [])]
+    assert not passed, f"{chapter}: these test cells pass with the stubs in place, so they test nothing: {passed}"
+
+    nb = validator.executed
+    bad = []
+    for index, cell, err in _errors(nb):
+        trace = ANSI.sub("", "\n".join(err.get("traceback", [])))
+        if err.ename != "NotImplementedError" or STUB not in trace:
+            bad.append(f"cell {index}: {err.ename}: {err.evalue}\n{trace[-1500:]}")
+    assert not bad, f"{chapter}: errors other than a stub's NotImplementedError:\n" + "\n\n".join(bad)
+
+    tests = [c for c in nb.cells if notebooks.is_test_cell(c)]
+    failing = [c for c in tests if any(o.output_type == "error" for o in c.outputs)]
+    assert len(failing) == len(tests), f"{chapter}: {len(tests) - len(failing)} test cells did not fail on the stubs"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_solution_gets_full_marks(chapter):
+    results = Validator().validate(str(notebooks.solution_path(chapter, ROOT)))
+    failed = [f"{r['source'].splitlines()[0]}\n{r.get('raw_error', '')[-1500:]}" for r in results.get("failed", [])]
+    assert not failed, f"{chapter}: nbgrader validate finds failing tests in the solution:\n" + "\n\n".join(failed)
+    assert not results, f"{chapter}: nbgrader validate: {results}"
+
+
+# ---------------------------------------------------------------------------- loading functions
+
+
+def test_load_functions_runs_setup_and_answers_only():
+    ns = notebooks.load_functions(notebooks.solution_path("ch00_start", ROOT))
+    assert ns.rel_error([1.0], [3.0]) == pytest.approx(0.5)
+    assert not hasattr(ns, "y_keras"), "load_functions ran a cell that is neither setup nor an answer"
+    stub = notebooks.load_functions(notebooks.student_path("ch00_start", ROOT))
+    with pytest.raises(NotImplementedError):
+        stub.rel_error([1.0], [3.0])

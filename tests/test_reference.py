@@ -1,0 +1,177 @@
+"""dlcourse.reference: each builder is checked against the layer's formula, written out here."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dlcourse import check, reference
+
+
+@pytest.fixture(scope="module")
+def tf():
+    return reference.tf()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(7)
+
+
+def test_quiet_import_writes_nothing_to_stderr():
+    code = "from dlcourse import reference; reference.tf(); reference.keras(); print(reference.describe_device())"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "", f"TensorFlow's import leaked to stderr (nbgrader would zero a cell): {proc.stderr!r}"
+    assert "reference runs on CPU" in proc.stdout or "reference runs on GPU" in proc.stdout
+    assert "TF32 off" in proc.stdout
+
+
+def test_device_is_cpu_without_gpu(tf):
+    expected = "/GPU:0" if tf.config.list_physical_devices("GPU") else "/CPU:0"
+    assert reference.device() == expected
+    assert not tf.config.experimental.tensor_float_32_execution_enabled()
+
+
+def test_seed_everything_is_reproducible(tf):
+    keras = reference.keras()
+    reference.seed_everything(3)
+    a = keras.random.normal((4,)).numpy(), np.random.rand(2)
+    r1 = reference.seed_everything(3)
+    b = keras.random.normal((4,)).numpy(), np.random.rand(2)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(r1.normal(size=3), np.random.default_rng(3).normal(size=3))
+
+
+def test_dense_is_x_W_plus_b(rng):
+    W, b, x = rng.normal(size=(3, 5)), rng.normal(size=5), rng.normal(size=(4, 3))
+    layer = reference.dense(W, b)
+    assert layer.dtype == "float64"
+    check.assert_close(layer(x).numpy(), x @ W + b, name="Dense", tol="forward64")
+
+
+def test_dense_rejects_a_transposed_kernel(rng):
+    with pytest.raises(ValueError, match=r"\(in, out\).*W\.T"):
+        reference.dense(rng.normal(size=(5, 3)), rng.normal(size=5))
+    with pytest.raises(ValueError, match="float64 or all float32"):
+        reference.dense(rng.normal(size=(3, 5)), rng.normal(size=5).astype(np.float32))
+
+
+def test_tape_gradients_of_dense_match_the_chain_rule(rng):
+    W, b, x, dout = rng.normal(size=(3, 2)), rng.normal(size=2), rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    layer = reference.dense(W, b)
+    out, (dx,), (dW, db) = reference.tape_gradients(layer, x, dout=dout, variables=layer.trainable_weights)
+    check.assert_close(out, x @ W + b, name="out", tol="forward64")
+    check.assert_close(dx, dout @ W.T, name="dx", tol="grad64")
+    check.assert_close(dW, x.T @ dout, name="dW", tol="grad64")
+    check.assert_close(db, dout.sum(0), name="db", tol="grad64")
+    with pytest.raises(ValueError, match="dout must have the output's shape"):
+        reference.tape_gradients(layer, x, dout=dout.T)
+
+
+def _correlate_same_loops(x, w, b, stride):
+    """SAME cross-correlation by loops, with TensorFlow's padding rule (smaller half top/left)."""
+    N, H, Wd, C = x.shape
+    kh, kw, _, F = w.shape
+    Ho, Wo = -(-H // stride), -(-Wd // stride)
+    ph = max((Ho - 1) * stride + kh - H, 0)
+    pw = max((Wo - 1) * stride + kw - Wd, 0)
+    xp = np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
+    y = np.zeros((N, Ho, Wo, F))
+    for i in range(Ho):
+        for j in range(Wo):
+            patch = xp[:, i * stride : i * stride + kh, j * stride : j * stride + kw, :]
+            y[:, i, j, :] = np.tensordot(patch, w, axes=([1, 2, 3], [0, 1, 2])) + b
+    return y
+
+
+@pytest.mark.parametrize("H,W,k,stride", [(8, 8, 3, 2), (7, 6, 2, 2), (5, 5, 3, 1)])
+def test_conv2d_is_cross_correlation_with_tf_same_padding(rng, H, W, k, stride):
+    x, w, b = rng.normal(size=(2, H, W, 3)), rng.normal(size=(k, k, 3, 4)), rng.normal(size=4)
+    y = reference.conv2d(w, b, strides=stride, padding="same")(x).numpy()
+    check.assert_close(y, _correlate_same_loops(x, w, b, stride), name="Conv2D same", tol="forward64")
+
+
+def test_conv2d_rejects_unknown_padding(rng):
+    with pytest.raises(ValueError, match="'valid' or 'same'"):
+        reference.conv2d(rng.normal(size=(3, 3, 1, 1)), np.zeros(1), padding="full")
+
+
+def test_lstm_gate_blocks_are_i_f_c_o(rng):
+    D, H = 3, 2
+    W, U, b = rng.normal(size=(D, 4 * H)), rng.normal(size=(H, 4 * H)), rng.normal(size=4 * H)
+    x = rng.normal(size=(1, 1, D))
+    seq, h, c = reference.lstm(W, U, b)(x)
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    z = x[:, 0] @ W + b  # h0 = c0 = 0, so U does not enter the first step
+    i, f, g, o = sig(z[:, :H]), sig(z[:, H : 2 * H]), np.tanh(z[:, 2 * H : 3 * H]), sig(z[:, 3 * H :])
+    c_ref = i * g  # + f * c0, which is 0
+    check.assert_close(c.numpy(), c_ref, name="LSTM c_1", tol="forward64")
+    check.assert_close(h.numpy(), o * np.tanh(c_ref), name="LSTM h_1", tol="forward64")
+    assert f.shape == (1, H)
+
+
+def test_lstm_rejects_transposed_recurrent_kernel(rng):
+    with pytest.raises(ValueError, match="U looks transposed"):
+        reference.lstm(rng.normal(size=(3, 8)), rng.normal(size=(8, 2)), rng.normal(size=8))
+
+
+def test_gru_bias_rows_are_input_and_recurrent(rng):
+    D, H = 2, 3
+    W, U, b = rng.normal(size=(D, 3 * H)), rng.normal(size=(H, 3 * H)), rng.normal(size=(2, 3 * H))
+    x = rng.normal(size=(1, 1, D))
+    h = reference.gru(W, U, b)(x).numpy()[:, 0]
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    xi, hr = x[:, 0] @ W + b[0], np.zeros((1, H)) @ U + b[1]  # h0 = 0
+    zg = sig(xi[:, :H] + hr[:, :H])
+    r = sig(xi[:, H : 2 * H] + hr[:, H : 2 * H])
+    cand = np.tanh(xi[:, 2 * H :] + r * hr[:, 2 * H :])
+    check.assert_close(h, (1 - zg) * cand, name="GRU h_1 (z keeps the old state)", tol="forward64")
+
+
+def test_simple_rnn_two_steps(rng):
+    W, U, b, x = rng.normal(size=(2, 3)), rng.normal(size=(3, 3)), rng.normal(size=3), rng.normal(size=(1, 2, 2))
+    seq = reference.simple_rnn(W, U, b)(x).numpy()
+    h1 = np.tanh(x[:, 0] @ W + b)
+    h2 = np.tanh(x[:, 1] @ W + h1 @ U + b)
+    check.assert_close(seq, np.stack([h1, h2], axis=1), name="SimpleRNN", tol="forward64")
+
+
+def test_multi_head_attention_layout(rng):
+    E, heads, kd, B, T = 6, 2, 3, 2, 4
+    p = {
+        "Wq": rng.normal(size=(E, heads, kd)), "bq": rng.normal(size=(heads, kd)),
+        "Wk": rng.normal(size=(E, heads, kd)), "bk": rng.normal(size=(heads, kd)),
+        "Wv": rng.normal(size=(E, heads, kd)), "bv": rng.normal(size=(heads, kd)),
+        "Wo": rng.normal(size=(heads, kd, E)), "bo": rng.normal(size=E),
+    }
+    x = rng.normal(size=(B, T, E))
+    out, weights = reference.multi_head_attention(p, heads)(x, x, return_attention_scores=True)
+    q = np.einsum("bte,ehd->bhtd", x, p["Wq"]) + p["bq"][None, :, None]
+    k = np.einsum("bte,ehd->bhtd", x, p["Wk"]) + p["bk"][None, :, None]
+    v = np.einsum("bte,ehd->bhtd", x, p["Wv"]) + p["bv"][None, :, None]
+    # Keras 3.15 casts the Python float 1/sqrt(key_dim) through float32 (ops.cast of a Python
+    # scalar), even in a float64 layer: with the float32-rounded scale the match is exact to
+    # float64 round-off; with the exact scale it is only ~1e-7 (why the policy says attention 1e-7).
+    scale = float(np.float32(1 / np.sqrt(kd)))
+    s = q @ k.transpose(0, 1, 3, 2) * scale
+    a = np.exp(s - s.max(-1, keepdims=True))
+    a /= a.sum(-1, keepdims=True)
+    ref = np.einsum("bhtd,hde->bte", a @ v, p["Wo"]) + p["bo"]
+    check.assert_close(weights.numpy(), a, name="MHA weights", tol="forward64")
+    check.assert_close(out.numpy(), ref, name="MHA out", tol="forward64")
+    with pytest.raises(ValueError, match="missing"):
+        reference.multi_head_attention({k: v for k, v in p.items() if k != "bo"}, heads)
+    with pytest.raises(ValueError, match="num_heads=3"):
+        reference.multi_head_attention(p, 3)
+
+
+def test_layer_norm_default_epsilon_is_keras_1e_3(rng):
+    g, be, x = rng.normal(size=5), rng.normal(size=5), rng.normal(size=(2, 3, 5)) * 0.05
+    layer = reference.layer_norm(g, be)
+    mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    check.assert_close(layer(x).numpy(), (x - mu) / np.sqrt(var + 1e-3) * g + be, name="LayerNorm", tol="forward64")
+    with pytest.raises(AssertionError):  # PyTorch's 1e-5 is measurably different at this scale
+        check.assert_close(layer(x).numpy(), (x - mu) / np.sqrt(var + 1e-5) * g + be, name="eps 1e-5", tol="forward64")
