@@ -14,7 +14,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 JOBS   ?= 2
 ARGS   ?=
 
-.PHONY: help install install-test lab test test-unit test-nbval notebooks execute bench clean
+.PHONY: help install install-test lab test notebooks execute bench grade clean
 
 help:
 	@echo "Learners:     make lab [ARGS=--no-browser]   start JupyterLab on notebooks/"
@@ -23,6 +23,7 @@ help:
 	@echo "              make execute                   re-execute solutions/ in place (stored outputs)"
 	@echo "              make bench                     benchmarks: NumPy vs TensorFlow, notebook times"
 	@echo "              make install                   create .venv and install the course only"
+	@echo "Instructors:  make grade SUBMISSIONS=dir-or-zip OUT=dir [ARGS='--jobs 2']"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; run make PYTHON=python3.11 ...")'
@@ -42,8 +43,11 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
+# JupyterLab refuses to run as root without --allow-root (containers, Binder-like machines).
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: install
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(ARGS)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(ARGS)
 
 # Unit tests and notebook checks run on $(JOBS) workers; nbval keeps each notebook's cells on one
 # worker (--dist loadfile), since they share one kernel.
@@ -60,6 +64,10 @@ execute: install
 
 bench: install
 	$(PY) benchmarks/run.py $(ARGS)
+
+grade: install
+	@test -n "$(SUBMISSIONS)" -a -n "$(OUT)" || { echo "usage: make grade SUBMISSIONS=<folder or .zip> OUT=<folder>"; exit 2; }
+	$(BIN)/dlcourse grade "$(SUBMISSIONS)" --out "$(OUT)" $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -1,5 +1,12 @@
 """The ``dlcourse`` command.
 
+Learners:
+  dlcourse check NOTEBOOK           grade your notebook in a fresh kernel, as the instructor would
+
+Instructors:
+  dlcourse grade SUBMISSIONS --out OUT [--chapter ID] [--jobs N] [--timeout S]
+                                    grade a class: grades.csv and feedback/ in OUT
+
 Maintainers:
   dlcourse generate [CHAPTER ...]   student notebooks from the solutions (nbgrader generate_assignment)
   dlcourse execute [CHAPTER ...]    re-execute solution notebooks in place, storing their outputs
@@ -36,6 +43,54 @@ def cmd_execute(args) -> int:
     return 0
 
 
+def cmd_grade(args) -> int:
+    from . import grading
+
+    sandbox = not args.no_sandbox
+    if sandbox and not grading.sandbox_available():
+        print("dlcourse grade: bwrap is not installed, so student code cannot be sandboxed.\n"
+              "Install it (Debian/Ubuntu: apt-get install bubblewrap), or pass --no-sandbox if you trust "
+              "every submission.", file=sys.stderr)
+        return 2
+    try:
+        results, warnings = grading.grade_class(
+            args.submissions, args.out, chapter=args.chapter, jobs=args.jobs, timeout=args.timeout,
+            memory_gb=args.memory, sandbox=sandbox)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"dlcourse grade: {err}", file=sys.stderr)
+        return 2
+    print(grading.summary(results, warnings))
+    print(f"wrote {args.out}/grades.csv and {args.out}/feedback/")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from pathlib import Path
+
+    from . import grading
+
+    path = Path(args.notebook)
+    chapter = args.chapter or path.stem
+    if chapter not in notebooks.chapter_ids():
+        print(f"dlcourse check: cannot tell the chapter of {path.name}; pass --chapter, one of "
+              f"{notebooks.chapter_ids()}", file=sys.stderr)
+        return 2
+    if not path.is_file():
+        print(f"dlcourse check: no such file: {path}", file=sys.stderr)
+        return 2
+    sandbox = grading.sandbox_available()
+    if not sandbox:
+        print("(bwrap not found: grading without a sandbox, which is fine for your own code)")
+    print(f"grading {path} in a fresh kernel, with the instructor's tests (hidden ones included)...")
+    result = grading.grade_one("you", chapter, path, None, root=notebooks.course_root(),
+                               timeout=args.timeout, sandbox=sandbox)
+    if result.status == "unreadable":
+        print(f"dlcourse check: {path} is not a readable Jupyter notebook", file=sys.stderr)
+        return 1
+    print(grading.self_check_table(result))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="dlcourse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -48,6 +103,22 @@ def main(argv=None) -> int:
     p.add_argument("chapters", nargs="*", help="chapter ids (default: all)")
     p.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
     p.set_defaults(func=cmd_execute)
+
+    p = sub.add_parser("check", help="grade one notebook of yours, as the instructor would")
+    p.add_argument("notebook", help="path to your notebook, e.g. notebooks/ch00_start/ch00_start.ipynb")
+    p.add_argument("--chapter", help="chapter id (default: the notebook's file name)")
+    p.add_argument("--timeout", type=int, default=60, help="seconds per cell (default 60)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("grade", help="grade a class's submissions")
+    p.add_argument("submissions", help="folder laid out <student>/<chapter>/<chapter>.ipynb, or a .zip of one")
+    p.add_argument("--out", required=True, help="folder for grades.csv and feedback/")
+    p.add_argument("--chapter", help="grade only this chapter")
+    p.add_argument("--jobs", type=int, default=1, help="notebooks graded in parallel (default 1)")
+    p.add_argument("--timeout", type=int, default=60, help="seconds per cell before it is interrupted (default 60)")
+    p.add_argument("--memory", type=float, default=4.0, help="GB of memory per student kernel (default 4)")
+    p.add_argument("--no-sandbox", action="store_true", help="run student code without bwrap (trusted code only)")
+    p.set_defaults(func=cmd_grade)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -62,13 +62,14 @@ def student_path(chapter: str, root: Path | None = None) -> Path:
     return (root or course_root()) / "notebooks" / chapter / f"{chapter}.ipynb"
 
 
-def nbgrader_config(root: Path | None = None, **course_directory):
-    """The traitlets Config of ``autograde/nbgrader_config.py``, with CourseDirectory overrides."""
+def nbgrader_config(course: Path | None = None, **course_directory):
+    """The traitlets Config of ``<course>/autograde/nbgrader_config.py``, with CourseDirectory
+    overrides (``root``, ``db_url``, ...) applied on top."""
     from traitlets.config.loader import PyFileConfigLoader
 
-    root = root or course_root()
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(root / "autograde")).load_config()
-    config.CourseDirectory.root = str(root)
+    course = course or course_root()
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course / "autograde")).load_config()
+    config.CourseDirectory.root = str(course)
     for key, value in course_directory.items():
         setattr(config.CourseDirectory, key, value)
     return config

@@ -1,0 +1,547 @@
+"""Grading with nbgrader: a whole class in one command, or one notebook for a learner.
+
+Each submission is graded alone, in a throwaway nbgrader course folder of its own:
+the chapter's source (with hidden tests) is copied in, nbgrader's ``generate_assignment``
+records it in a private gradebook, the submission is copied to ``submitted/``, and
+nbgrader's ``autograde`` and ``generate_feedback`` do the rest. Nothing is written
+next to the submissions or in the course folder; the original files are only read.
+That isolation is also what makes parallel grading safe (nbgrader #174: one gradebook
+cannot take parallel autograde runs) and ``--jobs N`` identical to ``--jobs 1``.
+
+Student code runs in a kernel inside a sandbox (``bwrap``, Debian package bubblewrap):
+read-only system and Python folders, only its own autograded folder visible and
+writable, a private /tmp, no network, and CPU-time, memory and file-size limits.
+The kernel talks to the grader through Unix sockets (ZeroMQ ``ipc``), since the
+sandbox has no network at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import re
+import resource
+import shutil
+import sys
+import tempfile
+import unicodedata
+import warnings
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from . import notebooks
+
+STATUSES = ("graded", "timeout", "error", "unreadable", "missing")
+DEFAULT_TIMEOUT = 60  # seconds per cell; graded cells are meant to take under 10 s
+DEFAULT_MEMORY_GB = 4.0
+MAX_OUTPUT_CHARS = 20_000  # per output; a 100 MB print is cut to this before it is stored
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+@dataclass
+class Result:
+    """One row of grades.csv: a student's chapter."""
+
+    student: str
+    chapter: str
+    status: str
+    score: float = 0.0
+    max_score: float = 0.0
+    exercises: dict = field(default_factory=dict)  # exercise -> (score, max_score)
+    failures: dict = field(default_factory=dict)  # exercise -> first line of the first failure
+    detail: str = ""  # why a status other than graded, or what was odd
+
+
+# ---------------------------------------------------------------------------- exercises
+
+
+def exercise_of(grade_id: str) -> str:
+    """The exercise a test cell belongs to: ``test_<name>_visible`` / ``test_<name>_hidden`` -> ``<name>``."""
+    name = re.sub(r"^test_", "", grade_id)
+    return re.sub(r"_(visible|hidden)$", "", name)
+
+
+def chapter_exercises(chapter: str, root: Path) -> dict[str, float]:
+    """Exercise -> max points, read from the chapter's source notebook, in notebook order."""
+    nb = nbformat.read(notebooks.solution_path(chapter, root), as_version=4)
+    points: dict[str, float] = {}
+    for cell in nb.cells:
+        if notebooks.is_test_cell(cell):
+            meta = cell.metadata["nbgrader"]
+            ex = exercise_of(meta["grade_id"])
+            points[ex] = points.get(ex, 0.0) + float(meta["points"])
+    return points
+
+
+# ---------------------------------------------------------------------------- sandbox
+
+
+def sandbox_available() -> bool:
+    return shutil.which("bwrap") is not None
+
+
+def _sandbox_argv(workdir: str, runtime_dir: str) -> list[str]:
+    """bwrap arguments: what the student kernel can see."""
+    ro = ["/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/etc", "/opt"]
+    python_dirs = {sys.base_prefix, sys.prefix, str(Path(notebooks.__file__).resolve().parent)}
+    argv = ["bwrap", "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-pid", "--unshare-uts",
+            "--new-session", "--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for path in ro + sorted(python_dirs):
+        if os.path.exists(path):
+            argv += ["--ro-bind", path, path]
+    argv += ["--bind", workdir, workdir, "--bind", runtime_dir, runtime_dir,
+             "--remount-ro", "/",  # the sandbox's own root: nothing new can be created outside the binds
+             "--chdir", workdir,
+             "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp",
+             "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
+             "--setenv", "LANG", "C.UTF-8", "--setenv", "TF_CPP_MIN_LOG_LEVEL", "3"]
+    for var in ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING"):
+        if var in os.environ:
+            argv += ["--setenv", var, os.environ[var]]
+    return argv
+
+
+def launch_sandboxed_kernel(connection_file: str, memory_bytes: int, cpu_seconds: int, kernel_args=()) -> None:
+    """Kernel launcher (the kernelspec's argv): set limits, then exec bwrap running ipykernel.
+
+    The kernel manager starts us in the notebook's folder, which becomes the sandbox's
+    only writable folder.
+    """
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 2**20, 512 * 2**20))  # no file over 512 MB
+    resource.setrlimit(resource.RLIMIT_NPROC, (512, 512))  # a fork bomb stops here (not for root)
+    workdir = os.getcwd()
+    # The ZeroMQ ipc sockets live under the connection's "ip" path prefix, in the job's private
+    # runtime folder; the connection file is copied there so the sandbox sees nothing else.
+    info = json.loads(Path(connection_file).read_text())
+    if info.get("transport") != "ipc" or not os.path.isabs(info.get("ip", "")):
+        raise SystemExit("the sandboxed kernel needs ipc transport with an absolute ip path prefix")
+    runtime_dir = str(Path(info["ip"]).parent)
+    inside = Path(runtime_dir) / Path(connection_file).name
+    shutil.copyfile(connection_file, inside)
+    argv = _sandbox_argv(workdir, runtime_dir) + [sys.executable, "-m", "ipykernel_launcher", "-f", str(inside),
+                                                  *kernel_args]
+    with open(os.devnull, "wb") as devnull:  # the kernel's console chatter; its real output goes over ZeroMQ
+        os.dup2(devnull.fileno(), 1)
+        os.dup2(devnull.fileno(), 2)
+    os.execvp(argv[0], argv)
+
+
+def _write_kernelspec(jupyter_path: Path, sandbox: bool, memory_gb: float, cpu_seconds: int) -> None:
+    """A ``python3`` kernelspec that shadows the default one for this grading job."""
+    spec_dir = jupyter_path / "kernels" / "python3"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    if sandbox:
+        argv = [sys.executable, "-m", "dlcourse.grading", "--sandboxed-kernel", "{connection_file}",
+                str(int(memory_gb * 2**30)), str(cpu_seconds)]
+    else:
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec = {"argv": argv, "display_name": "Python 3 (grading)", "language": "python",
+            "interrupt_mode": "message"}  # an interrupt is a message: a signal would hit bwrap, not the kernel
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+
+
+@contextlib.contextmanager
+def _env(**values):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# ---------------------------------------------------------------------------- feedback
+
+
+class CutLongOutputs(NbGraderPreprocessor):
+    """Cut any text output longer than MAX_OUTPUT_CHARS, right after execution.
+
+    nbgrader's LimitOutput counts lines, so one 100 MB line would go through whole into the
+    autograded notebook and the feedback. Images are left alone.
+    """
+
+    def preprocess_cell(self, cell, resources, index):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.output_type == "stream" and len(out.text) > MAX_OUTPUT_CHARS:
+                out.text = out.text[:MAX_OUTPUT_CHARS] + f"\n... [output cut: {len(out.text):,} characters]\n"
+            for mime, data in out.get("data", {}).items():
+                if isinstance(data, str) and len(data) > MAX_OUTPUT_CHARS and not mime.startswith("image/"):
+                    out.data[mime] = data[:MAX_OUTPUT_CHARS] + "\n... [output cut]"
+        return cell, resources
+
+
+class HideHiddenTracebacks(NbGraderPreprocessor):
+    """For feedback: a failing hidden test shows its error, not its code.
+
+    nbgrader's ClearHiddenTests removes the hidden source lines (nbgrader #917), but the
+    traceback of a failing hidden test would still quote them.
+    """
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and HIDDEN_BEGIN in cell.source:
+            for out in cell.get("outputs", []):
+                if out.output_type == "error":
+                    out.traceback = [f"{out.ename}: {out.evalue}", "(in a hidden test: its code is not shown)"]
+        return cell, resources
+
+
+# ---------------------------------------------------------------------------- one submission
+
+
+def _first_line(text: str) -> str:
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()[:200]
+    return ""
+
+
+def read_submission(path: Path):
+    """The submitted notebook, or None if it is not a readable Jupyter notebook."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception:  # not JSON, not a notebook, or an invalid one: all "unreadable"
+        return None
+    return nb
+
+
+def _run(app_class, config, chapter, **coursedir_attrs) -> dict:
+    """Run an nbgrader converter app on ``chapter``; return nbgrader's capture_log result."""
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id = chapter
+    for k, v in coursedir_attrs.items():
+        setattr(coursedir, k, v)
+    app = app_class(coursedir=coursedir, config=config)
+    app.force = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLAlchemy warnings from inside nbgrader's gradebook
+        return capture_log(app)
+
+
+def _course_config(course: Path, root: Path):
+    return notebooks.nbgrader_config(root, root=str(course), source_directory="source", release_directory="release",
+                                     db_url=f"sqlite:///{course}/gradebook.db")
+
+
+def prepare_chapter(chapter: str, root: Path, dest: Path) -> Path:
+    """A throwaway nbgrader course at ``dest`` holding the chapter's source and a gradebook that
+    knows it (nbgrader's generate_assignment). Made once per chapter, copied for each submission."""
+    from nbgrader.converters import GenerateAssignment
+
+    notebooks._venv_on_path()
+    shutil.copytree(root / "solutions" / chapter, dest / "source" / chapter)
+    made = _run(GenerateAssignment, _course_config(dest, root), chapter)
+    if not made["success"]:
+        raise RuntimeError(f"generate_assignment failed for {chapter}: {made.get('log', '')[-2000:]}")
+    return dest
+
+
+def grade_one(student: str, chapter: str, submission: Path | None, feedback_dir: Path | None, *,
+              root: Path, timeout: int = DEFAULT_TIMEOUT, memory_gb: float = DEFAULT_MEMORY_GB,
+              sandbox: bool = True, template: Path | None = None) -> Result:
+    """Grade one student's notebook of one chapter. Never raises: problems become a status.
+
+    ``template`` is a course made by ``prepare_chapter`` (made here when not given).
+    """
+    exercises = chapter_exercises(chapter, root)
+    result = Result(student, chapter, "missing", max_score=sum(exercises.values()),
+                    exercises={ex: (0.0, pts) for ex, pts in exercises.items()})
+    if submission is None or not Path(submission).is_file():
+        result.detail = f"no {chapter}.ipynb"
+        return result
+    if read_submission(Path(submission)) is None:
+        result.status, result.detail = "unreadable", "not a readable Jupyter notebook"
+        return result
+    try:
+        with tempfile.TemporaryDirectory(prefix="dlg-") as tmp:
+            if template is None:
+                template = prepare_chapter(chapter, root, Path(tmp) / "template")
+            return _autograde(result, Path(submission), feedback_dir, root, timeout, memory_gb, sandbox, template)
+    except Exception as err:  # a grader crash must not take the batch down
+        result.status, result.detail = "error", f"{type(err).__name__}: {_first_line(str(err))}"
+        return result
+
+
+def _autograde(result, submission, feedback_dir, root, timeout, memory_gb, sandbox, template) -> Result:
+    from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+    from nbgrader.api import Gradebook
+    from nbgrader.converters import Autograde, GenerateFeedback
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, Execute,
+                                        GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades)
+
+    chapter, sid = result.chapter, "student"  # inside the throwaway course the student has a plain id
+    notebooks._venv_on_path()
+    with tempfile.TemporaryDirectory(prefix="dlg-") as tmp:
+        tmp = Path(tmp)
+        course, runtime, jpath = tmp / "c", tmp / "r", tmp / "j"
+        shutil.copytree(template, course)
+        dest = course / "submitted" / sid / chapter
+        dest.mkdir(parents=True)
+        shutil.copyfile(submission, dest / f"{chapter}.ipynb")
+        runtime.mkdir()
+        _write_kernelspec(jpath, sandbox, memory_gb, cpu_seconds=max(600, 20 * timeout))
+
+        config = _course_config(course, root)
+        config.Execute.timeout = timeout
+        config.KernelManager.transport = "ipc"  # the sandbox has no network, not even loopback
+        config.KernelManager.ip = str(runtime / "k")  # sockets k-<port>, absolute so both sides agree
+        config.IgnorePattern.enabled = True
+        config.IgnorePattern.pattern = r"[\s\S]*"  # any stderr (TensorFlow, warnings): tests fail by raising
+        config.OverwriteCells.add_missing_cells = True  # a deleted test cell is put back
+        config.LimitOutput.max_lines = 1000
+        config.Autograde.autograde_preprocessors = [
+            Execute, CutLongOutputs, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+            AssignLatePenalties, CheckCellMetadata]  # nbgrader's list, with CutLongOutputs added
+        config.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHiddenTracebacks,
+                                                 ClearHiddenTests]
+
+        env = {"JUPYTER_PATH": str(jpath), "JUPYTER_RUNTIME_DIR": str(runtime), "NBGRADER_EXECUTION": "autograde"}
+        with _env(**env):
+            graded = _run(Autograde, config, chapter, student_id=sid)
+        autograded = course / "autograded" / sid / chapter / f"{chapter}.ipynb"
+        if not graded["success"] or not autograded.is_file():
+            errors = [ln for ln in graded.get("log", "").splitlines() if "[ERROR]" in ln]
+            result.status, result.detail = "error", _first_line(errors[0] if errors else graded.get("error", ""))
+            return result
+
+        nb = nbformat.read(autograded, as_version=4)
+        with Gradebook(config.CourseDirectory.db_url, "dlcourse") as gb, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            grades = {g.name: (g.score, g.max_score) for g in gb.find_submission_notebook(chapter, chapter, sid).grades}
+        scores: dict[str, list[float]] = {}
+        for name, (score, max_score) in grades.items():
+            ex = exercise_of(name)
+            s = scores.setdefault(ex, [0.0, 0.0])
+            s[0] += score or 0.0
+            s[1] += max_score
+        result.exercises = {ex: tuple(v) for ex, v in scores.items()}
+        result.score = sum(v[0] for v in scores.values())
+        result.max_score = sum(v[1] for v in scores.values())
+        timeouts, dead = [], False
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                if out.output_type != "error":
+                    continue
+                if out.ename == "CellTimeoutError":
+                    timeouts.append(cell.metadata.get("nbgrader", {}).get("grade_id", "a cell"))
+                if out.ename in ("DeadKernelError",) or "Kernel died" in out.evalue:
+                    dead = True
+                if notebooks.is_test_cell(cell):
+                    ex = exercise_of(cell.metadata["nbgrader"]["grade_id"])
+                    message = f"{out.ename}: {out.evalue}" if out.evalue.strip() else out.ename
+                    result.failures.setdefault(ex, _first_line(message))
+        result.status = "timeout" if timeouts else ("error" if dead else "graded")
+        if timeouts:
+            result.detail = f"cell timed out after {timeout} s: {', '.join(timeouts)}"
+        elif dead:
+            result.detail = "the kernel died (memory or CPU limit?)"
+
+        if feedback_dir is not None:
+            with _env(**env):
+                fed = _run(GenerateFeedback, config, chapter, student_id=sid)
+            html = course / "feedback" / sid / chapter / f"{chapter}.html"
+            if fed["success"] and html.is_file():
+                feedback_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(html, feedback_dir / f"{chapter}.html")
+            else:
+                result.detail = (result.detail + "; " if result.detail else "") + "no feedback generated"
+    return result
+
+
+# ---------------------------------------------------------------------------- a class
+
+
+def _safe_extract(zip_path: Path, dest: Path) -> list[str]:
+    """Extract a zip, refusing entries that would land outside ``dest``. Returns warnings."""
+    warnings, seen = [], set()
+    with zipfile.ZipFile(zip_path) as zf:
+        for info in zf.infolist():
+            name = info.filename
+            target = (dest / name).resolve()
+            if name.startswith("/") or not str(target).startswith(str(dest.resolve()) + os.sep):
+                warnings.append(f"skipped unsafe path in zip: {name!r}")
+                continue
+            if name in seen:
+                warnings.append(f"duplicate entry in zip: {name!r} (the last one is graded)")
+            seen.add(name)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+    return warnings
+
+
+def _students_root(folder: Path, chapters: list[str]) -> Path:
+    """The folder whose subfolders are students: ``folder`` itself, or its only subfolder
+    when a zip wraps everything in one top folder."""
+    def has_chapters(p):
+        return any((s / c).is_dir() for s in p.iterdir() if s.is_dir() for c in chapters)
+
+    subdirs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(("__MACOSX", "."))]
+    if not has_chapters(folder) and len(subdirs) == 1 and has_chapters(subdirs[0]):
+        return subdirs[0]
+    return folder
+
+
+def find_submissions(folder: Path, chapters: list[str]) -> tuple[list[tuple[str, str, Path | None]], list[str]]:
+    """(student, chapter, notebook path or None) for every student and chapter, plus warnings.
+
+    Every folder at the top is a student. The chapters are those of ``chapters`` that any
+    student submitted; each student gets one item per such chapter, with None where the
+    notebook is missing. Names are NFC-normalised; two folders with the same normalised name
+    are one student (the newer folder is graded).
+    """
+    root = _students_root(folder, chapters)
+    by_name: dict[str, Path] = {}
+    warnings = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))):
+        name = unicodedata.normalize("NFC", d.name)
+        if name in by_name:
+            keep = max(by_name[name], d, key=lambda p: p.stat().st_mtime)
+            warnings.append(f"two folders for student {name!r}: grading {keep.name!r}, the newer")
+            d = keep
+        by_name[name] = d
+    present = [c for c in chapters if any((d / c).is_dir() for d in by_name.values())]
+    items = []
+    for name, d in sorted(by_name.items()):
+        if not any((d / c).is_dir() for c in chapters):
+            warnings.append(f"{name}: no chapter folder (expected {name}/<chapter>/<chapter>.ipynb)")
+        for chapter in present:
+            nb = d / chapter / f"{chapter}.ipynb"
+            items.append((name, chapter, nb if nb.is_file() else None))
+            extra = sorted(p.name for p in (d / chapter).glob("*.ipynb") if p.name != nb.name)
+            if extra:
+                warnings.append(f"{name}/{chapter}: ignored other notebooks {extra}")
+    return items, warnings
+
+
+def _grade_job(args):
+    student, chapter, path, out, root, timeout, memory_gb, sandbox, template = args
+    feedback = Path(out) / "feedback" / student / chapter if out else None
+    return grade_one(student, chapter, path, feedback, root=root, timeout=timeout, memory_gb=memory_gb,
+                     sandbox=sandbox, template=template)
+
+
+def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, jobs: int = 1,
+                timeout: int = DEFAULT_TIMEOUT, memory_gb: float = DEFAULT_MEMORY_GB, sandbox: bool = True,
+                root: Path | None = None, progress: bool = True):
+    """Grade every submission under ``submissions`` (a folder or a .zip); write grades.csv and feedback.
+
+    Returns (results, warnings). Results are sorted by student, then chapter, whatever ``jobs`` is.
+    """
+    from tqdm.auto import tqdm
+
+    root = root or notebooks.course_root()
+    known = notebooks.chapter_ids(root)
+    if chapter is not None and chapter not in known:
+        raise ValueError(f"unknown chapter {chapter!r}; expected one of {known}")
+    chapters = [chapter] if chapter else known
+    submissions, out = Path(submissions), Path(out)
+    if not submissions.exists():
+        raise FileNotFoundError(f"no such folder or zip: {submissions}")
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="dlg-batch-") as work:
+        warnings = []
+        if submissions.is_file():
+            if not zipfile.is_zipfile(submissions):
+                raise ValueError(f"{submissions} is neither a folder nor a .zip file")
+            folder = Path(work) / "unzipped"
+            folder.mkdir()
+            warnings += _safe_extract(submissions, folder)
+        else:
+            folder = submissions
+        items, found_warnings = find_submissions(folder, chapters)
+        warnings += found_warnings
+        templates = {c: prepare_chapter(c, root, Path(work) / "templates" / c) for c in sorted({c for _, c, _ in items})}
+        jobs_args = [(s, c, p, str(out), root, timeout, memory_gb, sandbox, templates[c]) for s, c, p in items]
+        bar = tqdm(total=len(jobs_args), desc="grading", unit="notebook", disable=not progress)
+        results = []
+        if jobs <= 1:
+            for a in jobs_args:
+                results.append(_grade_job(a))
+                bar.update()
+        else:
+            import multiprocessing
+
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for r in pool.map(_grade_job, jobs_args):
+                    results.append(r)
+                    bar.update()
+        bar.close()
+    results.sort(key=lambda r: (r.student, r.chapter))
+    write_grades_csv(results, out / "grades.csv", root)
+    return results, warnings
+
+
+def write_grades_csv(results, path: Path, root: Path) -> None:
+    exercises = []
+    for chapter in sorted({r.chapter for r in results}):
+        exercises += [ex for ex in chapter_exercises(chapter, root) if ex not in exercises]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", "chapter", "score", "max_score", "status", *exercises, "detail"])
+        for r in results:
+            cells = [_fmt(r.exercises[ex][0]) if ex in r.exercises else "" for ex in exercises]
+            writer.writerow([r.student, r.chapter, _fmt(r.score), _fmt(r.max_score), r.status, *cells, r.detail])
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def summary(results, warnings=()) -> str:
+    """A one-screen summary of a batch."""
+    lines = [f"{len(results)} notebook(s): " + ", ".join(
+        f"{sum(r.status == s for r in results)} {s}" for s in STATUSES if any(r.status == s for r in results))]
+    for r in results:
+        if r.status != "graded":
+            lines.append(f"  {r.student}/{r.chapter}: {r.status}" + (f" ({r.detail})" if r.detail else ""))
+    for chapter in sorted({r.chapter for r in results}):
+        rows = [r for r in results if r.chapter == chapter and r.status in ("graded", "timeout", "error")]
+        if not rows:
+            continue
+        lines.append(f"{chapter}: mean {sum(r.score for r in rows) / len(rows):.2f} / {rows[0].max_score:g}")
+        for ex, (_, pts) in rows[0].exercises.items():
+            mean = sum(r.exercises.get(ex, (0, 0))[0] for r in rows) / len(rows)
+            lines.append(f"  {ex:<32} {mean:6.2f} / {pts:g}")
+    lines += [f"note: {w}" for w in warnings]
+    return "\n".join(lines)
+
+
+def self_check_table(result: Result) -> str:
+    """The learner's view of one graded notebook: a line per exercise."""
+    lines = [f"{result.chapter}: {result.status}, {_fmt(result.score)} / {_fmt(result.max_score)} points"]
+    if result.detail:
+        lines.append(f"  ({result.detail})")
+    width = max([len(ex) for ex in result.exercises] + [8])
+    lines.append(f"  {'exercise':<{width}}  points   result")
+    for ex, (score, pts) in result.exercises.items():
+        ok = score >= pts
+        line = f"  {ex:<{width}}  {_fmt(score):>3} / {_fmt(pts):<3} {'passed' if ok else 'FAILED'}"
+        if not ok and ex in result.failures:
+            line += f"  {result.failures[ex]}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+if __name__ == "__main__" and len(sys.argv) >= 5 and sys.argv[1] == "--sandboxed-kernel":
+    # argv: --sandboxed-kernel CONNECTION_FILE MEMORY_BYTES CPU_SECONDS [kernel arguments...]
+    launch_sandboxed_kernel(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:])

@@ -1,0 +1,282 @@
+"""Grading a class: every kind of bad submission, graded together in one batch.
+
+Submissions are built from chapter 0's student notebook, with answer cells filled from the
+solution (right), left as stubs, or replaced by hostile code. Expected scores come from the
+chapter's test-cell points, never from a previous run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import subprocess
+import sys
+import unicodedata
+import uuid
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dlcourse import grading, notebooks
+
+ROOT = notebooks.course_root()
+CH = "ch00_start"
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the grading sandbox (bwrap) is Linux only")
+
+SOLUTION = nbformat.read(notebooks.solution_path(CH, ROOT), as_version=4)
+ANSWERS = {c.metadata.nbgrader["grade_id"]: c.source for c in SOLUTION.cells if notebooks.is_answer_cell(c)}
+POINTS = grading.chapter_exercises(CH, ROOT)  # {"rel_error": 3, "numerical_gradient": 3}
+TOTAL = sum(POINTS.values())
+PROBE_TAG = uuid.uuid4().hex[:8]  # names of files the hostile notebook tries to create on the host
+
+
+def student_nb():
+    return nbformat.read(notebooks.student_path(CH, ROOT), as_version=4)
+
+
+def answered(nb, **override):
+    """Fill every answer cell from the solution, or with ``override[grade_id]``."""
+    for cell in nb.cells:
+        if notebooks.is_answer_cell(cell):
+            gid = cell.metadata.nbgrader["grade_id"]
+            cell.source = override.get(gid, ANSWERS[gid])
+    return nb
+
+
+def tampered():
+    """Stub answers, but every test cell edited to pass and one deleted outright."""
+    nb = student_nb()
+    tests = [c for c in nb.cells if notebooks.is_test_cell(c)]
+    for c in tests:
+        c.source = "assert True"
+    nb.cells.remove(tests[-1])
+    return nb
+
+
+HOSTILE = r'''
+import os
+needle = b"default_rng(" + b"1234)"  # a line of rel_error's hidden tests, split so this cell does not contain it
+found, wrote = [], []
+targets = ["../../source", "../../../source/ch00_start/ch00_start.ipynb", "../../../gradebook.db",
+           "{root}/solutions/ch00_start/ch00_start.ipynb", "{root}/autograde/nbgrader_config.py", "{subs}"]
+found += [t for t in targets if os.path.exists(t)]
+for dirpath, dirs, files in os.walk("/"):
+    if dirpath.startswith(("/proc", "/sys", "/dev", "/usr")) or os.path.abspath(dirpath) == os.getcwd():
+        dirs[:] = []
+        continue
+    for f in files:
+        if f.endswith((".ipynb", ".db", ".json")):
+            try:
+                with open(os.path.join(dirpath, f), "rb") as fh:
+                    if needle in fh.read():
+                        found.append(os.path.join(dirpath, f))
+            except OSError:
+                pass
+for target in ["{root}/pwned-{tag}", "{subs}/pwned-{tag}", "/work/pwned-{tag}", "/pwned-{tag}"]:
+    try:
+        with open(target, "w") as fh:
+            fh.write("x")
+        wrote.append(target)
+    except OSError:
+        pass
+print("SANDBOX-PROBE found=%s" % sorted(set(found)))
+print("SANDBOX-PROBE wrote=%s" % wrote)
+'''
+
+
+def write_nb(path: Path, nb) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    subs = tmp_path_factory.mktemp("submissions")
+    out = tmp_path_factory.mktemp("out")
+    nb_path = lambda student: subs / student / CH / f"{CH}.ipynb"  # noqa: E731
+
+    write_nb(nb_path("alice"), answered(student_nb()))
+    write_nb(nb_path("bob"), student_nb())
+    forward_difference = ANSWERS["numerical_gradient"].replace("(f_plus - f_minus) / (2 * h)", "(f_plus - f(x)) / h")
+    assert forward_difference != ANSWERS["numerical_gradient"]
+    write_nb(nb_path("carol"), answered(student_nb(), numerical_gradient=forward_difference))
+    write_nb(nb_path("dave"), tampered())
+    write_nb(nb_path("erin"), answered(student_nb(), numerical_gradient="while True:\n    pass\n"))
+    hog = "import numpy as np\nblocks = [np.ones(2**27) for _ in range(240)]  # 240 GiB, touched\n"
+    write_nb(nb_path("frank"), answered(student_nb(), numerical_gradient=hog))
+    (subs / "gina" / CH).mkdir(parents=True)
+    nb_path("gina").write_text("this is not JSON {")
+    (subs / "hank" / CH).mkdir(parents=True)
+    nb_path("hank").write_text('{"a": 1}')
+    (subs / "ivan" / CH).mkdir(parents=True)  # a chapter folder without the notebook
+    noisy = ("import sys, warnings\n" + ANSWERS["rel_error"].replace(
+        "    ### BEGIN SOLUTION", "    print('noise', file=sys.stderr); warnings.warn('careful')\n    ### BEGIN SOLUTION"))
+    write_nb(nb_path("judy"), answered(student_nb(), rel_error=noisy))
+    hostile = HOSTILE.format(root=ROOT, subs=subs, tag=PROBE_TAG) + ANSWERS["rel_error"]
+    write_nb(nb_path("mallory"), answered(student_nb(), rel_error=hostile))
+    write_nb(nb_path(unicodedata.normalize("NFC", "José")), answered(student_nb()))
+    nfd = unicodedata.normalize("NFD", "José")  # the same name, decomposed (as macOS writes it): an older upload
+    write_nb(nb_path(nfd), student_nb())
+    os.utime(subs / nfd, (1_000_000_000, 1_000_000_000))
+    write_nb(nb_path("李雷"), answered(student_nb()))
+    (subs / "zoe").mkdir()  # submitted in the wrong layout: a notebook straight in her folder
+    write_nb(subs / "zoe" / f"{CH}.ipynb", answered(student_nb()))
+    huge = 'print("x" * 100_000_000)\n' + ANSWERS["rel_error"]
+    write_nb(nb_path("olga"), answered(student_nb(), rel_error=huge))
+
+    before = snapshot(subs)
+    course_before = course_snapshot()
+    results, warnings = grading.grade_class(subs, out, jobs=2, timeout=20, memory_gb=3, progress=False)
+    return {"subs": subs, "out": out, "results": {r.student: r for r in results}, "warnings": warnings,
+            "before": before, "course_before": course_before}
+
+
+def snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def course_snapshot() -> dict:
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    tracked = {f: hashlib.sha256((ROOT / f).read_bytes()).hexdigest() for f in files if (ROOT / f).is_file()}
+    return {"tracked": tracked, "top": sorted(p.name for p in ROOT.iterdir())}
+
+
+def row(batch, student):
+    return batch["results"][student]
+
+
+def test_every_submission_has_a_row_and_csv_matches(batch):
+    expected = {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivan", "judy", "mallory",
+                "José", "李雷", "olga", "zoe"}
+    assert set(batch["results"]) == expected
+    with open(batch["out"] / "grades.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["student"] for r in rows} == expected
+    assert set(POINTS) <= set(rows[0]), "grades.csv needs one column per exercise"
+    for r in rows:
+        assert r["status"] in grading.STATUSES
+        assert float(r["score"]) == pytest.approx(sum(float(r[ex]) for ex in POINTS))
+
+
+def test_correct_full_marks_and_stubs_zero(batch):
+    alice, bob = row(batch, "alice"), row(batch, "bob")
+    assert (alice.status, alice.score, alice.max_score) == ("graded", TOTAL, TOTAL)
+    assert (bob.status, bob.score) == ("graded", 0)
+    assert bob.failures["rel_error"].startswith("NotImplementedError")
+
+
+def test_one_wrong_exercise_scores_exactly_the_others(batch):
+    carol = row(batch, "carol")
+    assert carol.status == "graded"
+    assert carol.score == POINTS["rel_error"]
+    assert carol.exercises["numerical_gradient"][0] == 0
+    assert carol.failures["numerical_gradient"].startswith("AssertionError")
+
+
+def test_edited_or_deleted_tests_are_restored(batch):
+    dave = row(batch, "dave")
+    assert dave.status == "graded" and dave.score == 0
+    assert dave.max_score == TOTAL, "the deleted test cell must be put back and count"
+
+
+def test_infinite_loop_times_out_but_the_rest_is_graded(batch):
+    erin = row(batch, "erin")
+    assert erin.status == "timeout"
+    assert erin.score == POINTS["rel_error"]
+
+
+def test_memory_hog_is_stopped(batch):
+    frank = row(batch, "frank")
+    assert frank.status in ("graded", "error")
+    assert frank.score == (POINTS["rel_error"] if frank.status == "graded" else frank.score)
+    assert frank.exercises["numerical_gradient"][0] == 0
+
+
+def test_unreadable_and_missing(batch):
+    assert row(batch, "gina").status == "unreadable"
+    assert row(batch, "hank").status == "unreadable"
+    assert row(batch, "ivan").status == "missing"
+    assert row(batch, "zoe").status == "missing"
+    assert any("zoe: no chapter folder" in w for w in batch["warnings"])
+
+
+def test_stderr_and_warnings_cost_nothing(batch):
+    judy = row(batch, "judy")
+    assert (judy.status, judy.score) == ("graded", TOTAL)
+
+
+def test_non_ascii_names_and_duplicates(batch):
+    assert any("two folders for student 'José'" in w for w in batch["warnings"])
+    for name in ("José", "李雷"):
+        assert (row(batch, name).status, row(batch, name).score) == ("graded", TOTAL)
+        assert (batch["out"] / "feedback" / name / CH / f"{CH}.html").is_file()
+
+
+def test_huge_output_is_cut_in_feedback(batch):
+    olga = row(batch, "olga")
+    assert (olga.status, olga.score) == ("graded", TOTAL)
+    html = batch["out"] / "feedback" / "olga" / CH / f"{CH}.html"
+    assert html.stat().st_size < 5_000_000
+    assert "output cut" in html.read_text(encoding="utf-8")
+
+
+def test_sandbox_hides_the_course_and_blocks_writes(batch):
+    mallory = row(batch, "mallory")
+    assert (mallory.status, mallory.score) == ("graded", TOTAL)
+    html = (batch["out"] / "feedback" / "mallory" / CH / f"{CH}.html").read_text(encoding="utf-8")
+    assert "SANDBOX-PROBE found=[]" in html, "student code could see solutions, hidden tests or the gradebook"
+    assert "SANDBOX-PROBE wrote=[]" in html, "student code could write outside its own folder"
+    for target in [ROOT / f"pwned-{PROBE_TAG}", batch["subs"] / f"pwned-{PROBE_TAG}",
+                   Path("/work") / f"pwned-{PROBE_TAG}", Path("/") / f"pwned-{PROBE_TAG}"]:
+        assert not target.exists(), f"student code wrote {target}"
+
+
+def test_feedback_hides_hidden_tests(batch):
+    hidden_line = "_rng = np.random.default_rng(1234)"  # from rel_error's hidden tests
+    assert hidden_line in notebooks.solution_path(CH, ROOT).read_text()
+    for student in ("alice", "bob", "carol"):
+        html = (batch["out"] / "feedback" / student / CH / f"{CH}.html").read_text(encoding="utf-8")
+        assert "default_rng(1234)" not in html and "BEGIN HIDDEN TESTS" not in html
+
+
+def test_originals_and_course_unchanged(batch):
+    assert snapshot(batch["subs"]) == batch["before"], "a submission file was changed"
+    assert course_snapshot() == batch["course_before"], "grading changed the course folder"
+
+
+def test_jobs_1_and_2_give_the_same_grades_and_zip_input(batch, tmp_path):
+    zpath = tmp_path / "class.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for student in ("alice", "carol", "bob"):
+            src = batch["subs"] / student / CH / f"{CH}.ipynb"
+            zf.write(src, f"export/{student}/{CH}/{CH}.ipynb")  # wrapped in one top folder, as LMS exports are
+    serial, _ = grading.grade_class(zpath, tmp_path / "o1", jobs=1, timeout=20, progress=False)
+    key = lambda rs: [(r.student, r.chapter, r.status, r.score, r.exercises) for r in rs]  # noqa: E731
+    assert key(serial) == key(sorted((batch["results"][s] for s in ("alice", "bob", "carol")),
+                                     key=lambda r: r.student))
+    assert (tmp_path / "o1" / "grades.csv").read_text(encoding="utf-8").count("\n") == 4
+
+
+def test_cli_check_prints_a_table_and_exits_0(tmp_path):
+    nb = tmp_path / f"{CH}.ipynb"
+    nbformat.write(answered(student_nb(), numerical_gradient="def numerical_gradient(f, x, h=1e-5):\n    return x\n"), nb)
+    proc = subprocess.run([sys.executable, "-m", "dlcourse.cli", "check", str(nb)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{POINTS['rel_error']:g} / {TOTAL:g} points" in proc.stdout
+    lines = {ln.split()[0]: ln for ln in proc.stdout.splitlines() if ln.startswith("  ") and len(ln.split()) > 1}
+    assert "passed" in lines["rel_error"] and "FAILED" in lines["numerical_gradient"]
+    assert "AssertionError" in lines["numerical_gradient"] or "shape" in lines["numerical_gradient"]
+
+
+def test_cli_grade_rejects_bad_arguments(tmp_path):
+    bad = subprocess.run([sys.executable, "-m", "dlcourse.cli", "grade", str(tmp_path / "nope"), "--out",
+                          str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "no such folder" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "dlcourse.cli", "grade", str(tmp_path), "--out", str(tmp_path / "o"),
+                          "--chapter", "ch99"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown chapter" in bad.stderr
