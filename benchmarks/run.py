@@ -6,7 +6,10 @@ Case(name, shape, make), where make(dtype) returns (numpy_fn, tensorflow_fn), tw
 zero-argument callables computing the same thing. The NumPy side calls the chapter's
 solution functions, loaded with dlcourse.notebooks.load_functions.
 
-Usage: python benchmarks/run.py [--repeat N] [--no-notebooks] [--only SUBSTRING] [--out FILE]
+Also times the autograder: seconds per graded submission per chapter, and throughput with
+--jobs 1 and --jobs 2.
+
+Usage: python benchmarks/run.py [--repeat N] [--no-notebooks] [--no-grading] [--only SUBSTRING] [--out FILE]
 """
 
 from __future__ import annotations
@@ -74,10 +77,48 @@ def time_notebook(path):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def time_grading(chapters, copies=2, throughput_copies=4, throughput_chapter="ch00_start"):
+    """Seconds per graded submission per chapter (jobs 1), and batch throughput at jobs 1 and 2.
+
+    Submissions are copies of the solution notebook, graded by dlcourse.grading exactly as
+    `dlcourse grade` does (sandboxed when bwrap is present).
+    """
+    import shutil
+    import tempfile
+
+    from dlcourse import grading
+
+    sandbox = grading.sandbox_available()
+
+    def batch(chapter, n, jobs):
+        with tempfile.TemporaryDirectory() as tmp:
+            for i in range(n):
+                dest = Path(tmp) / "subs" / f"s{i:02d}" / chapter
+                dest.mkdir(parents=True)
+                shutil.copyfile(notebooks.solution_path(chapter), dest / f"{chapter}.ipynb")
+            start = time.perf_counter()
+            results, _ = grading.grade_class(Path(tmp) / "subs", Path(tmp) / "out", chapter=chapter, jobs=jobs,
+                                             sandbox=sandbox, progress=False)
+            wall = time.perf_counter() - start
+            assert all(r.status == "graded" and r.score == r.max_score for r in results), [
+                (r.status, r.detail) for r in results]
+            return wall
+
+    per_chapter = [{"chapter": c, "copies": copies, "seconds_per_submission": batch(c, copies, 1) / copies}
+                   for c in chapters]
+    t1 = batch(throughput_chapter, throughput_copies, 1)
+    t2 = batch(throughput_chapter, throughput_copies, 2)
+    throughput = {"chapter": throughput_chapter, "submissions": throughput_copies,
+                  "jobs1_per_min": 60 * throughput_copies / t1, "jobs2_per_min": 60 * throughput_copies / t2,
+                  "speedup": t1 / t2, "sandbox": sandbox}
+    return per_chapter, throughput
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per measurement (median reported)")
     parser.add_argument("--no-notebooks", action="store_true", help="skip executing the solution notebooks")
+    parser.add_argument("--no-grading", action="store_true", help="skip timing the autograder")
     parser.add_argument("--only", help="run only the operations whose name contains this")
     parser.add_argument("--out", default=str(HERE / "results" / "latest.json"), help="JSON output file")
     args = parser.parse_args(argv)
@@ -119,10 +160,21 @@ def main(argv=None):
             else:
                 print(f"{chapter:<28} {result['wall_s']:>8.1f} {result['peak_mb']:>9.0f}")
 
+    grading_rows, throughput = [], None
+    if not args.no_grading:
+        grading_rows, throughput = time_grading(notebooks.chapter_ids())
+        print(f"\n{'autograding (dlcourse grade)':<28} {'s/submission':>13}")
+        for r in grading_rows:
+            print(f"{r['chapter']:<28} {r['seconds_per_submission']:>13.1f}")
+        print(f"throughput on {throughput['chapter']} ({throughput['submissions']} submissions, sandbox "
+              f"{'on' if throughput['sandbox'] else 'off'}): {throughput['jobs1_per_min']:.1f}/min with --jobs 1, "
+              f"{throughput['jobs2_per_min']:.1f}/min with --jobs 2, speed-up {throughput['speedup']:.2f}x")
+
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": machine, "repeat": args.repeat, "operations": rows,
-                               "notebooks": nb_rows}, indent=2))
+                               "notebooks": nb_rows, "grading": grading_rows, "grading_throughput": throughput},
+                              indent=2))
     print(f"\nwrote {out}")
 
 
