@@ -17,7 +17,6 @@ sandbox has no network at all.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
@@ -147,20 +146,6 @@ def _write_kernelspec(jupyter_path: Path, sandbox: bool, memory_gb: float, cpu_s
     spec = {"argv": argv, "display_name": "Python 3 (grading)", "language": "python",
             "interrupt_mode": "message"}  # an interrupt is a message: a signal would hit bwrap, not the kernel
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
-
-
-@contextlib.contextmanager
-def _env(**values):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 # ---------------------------------------------------------------------------- feedback
@@ -312,7 +297,7 @@ def _autograde(result, submission, feedback_dir, root, timeout, memory_gb, sandb
                                                  ClearHiddenTests]
 
         env = {"JUPYTER_PATH": str(jpath), "JUPYTER_RUNTIME_DIR": str(runtime), "NBGRADER_EXECUTION": "autograde"}
-        with _env(**env):
+        with notebooks.environment(**env):
             graded = _run(Autograde, config, chapter, student_id=sid)
         autograded = course / "autograded" / sid / chapter / f"{chapter}.ipynb"
         if not graded["success"] or not autograded.is_file():
@@ -353,7 +338,7 @@ def _autograde(result, submission, feedback_dir, root, timeout, memory_gb, sandb
             result.detail = "the kernel died (memory or CPU limit?)"
 
         if feedback_dir is not None:
-            with _env(**env):
+            with notebooks.environment(**env):
                 fed = _run(GenerateFeedback, config, chapter, student_id=sid)
             html = course / "feedback" / sid / chapter / f"{chapter}.html"
             if fed["success"] and html.is_file():

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -75,6 +76,22 @@ def nbgrader_config(course: Path | None = None, **course_directory):
     return config
 
 
+@contextlib.contextmanager
+def environment(**values):
+    """Set environment variables for the duration of a ``with`` block, then restore them.
+    (nbgrader.utils.setenv would do, but it restores the wrong values and not on errors.)"""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _venv_on_path() -> None:
     """Put this interpreter's bin folder first on PATH, so that tools nbgrader calls by name
     (``alembic``) are the ones installed beside it, even when the venv is not activated."""
@@ -134,16 +151,8 @@ def execute_notebook(path: Path, *, timeout: int = 600, write: bool = True, env:
         record_timing=False,  # timestamps would change every run and churn the committed solutions
         store_widget_state=False,  # widget model ids are random; the widgets only live in a kernel anyway
     )
-    old = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
-    try:
+    with environment(**(env or {})):
         client.execute()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     if write:
         nbformat.write(nb, path)
     return nb
