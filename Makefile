@@ -14,11 +14,12 @@ export PATH := $(abspath $(BIN)):$(PATH)
 JOBS   ?= 2
 ARGS   ?=
 
-.PHONY: help install install-test lab test notebooks execute bench grade clean
+.PHONY: help install install-test lab test test-browser notebooks execute bench grade clean
 
 help:
 	@echo "Learners:     make lab [ARGS=--no-browser]   start JupyterLab on notebooks/"
 	@echo "Maintainers:  make test                      run the whole test suite"
+	@echo "              make test-browser              the notebooks in JupyterLab in Chromium (Playwright)"
 	@echo "              make notebooks                 regenerate notebooks/ from solutions/ (nbgrader)"
 	@echo "              make execute                   re-execute solutions/ in place (stored outputs)"
 	@echo "              make bench                     benchmarks: NumPy vs TensorFlow, notebook times"
@@ -55,6 +56,17 @@ test: install-test
 	$(PY) -m pytest -n $(JOBS) tests
 	$(PY) -m pytest -n $(JOBS) --dist loadfile --nbval solutions \
 	    --nbval-sanitize-with autograde/nbval_sanitize.cfg -p no:cacheprovider
+
+# The learner's path in a real browser (tests/browser): JupyterLab on 127.0.0.1, driven in Debian's
+# Chromium (apt-get install chromium; CHROMIUM=/path/to/it to use another) by Playwright. One
+# notebook at a time; screenshots go to tests/browser/screenshots/.
+CHROMIUM ?=
+$(VENV)/.installed-browser: pyproject.toml $(VENV)/.installed-test
+	$(PY) -m pip install --quiet -e ".[test,browser]"
+	@touch $@
+
+test-browser: $(VENV)/.installed-browser
+	DLCOURSE_BROWSER=1 DLCOURSE_CHROMIUM="$(CHROMIUM)" $(PY) -m pytest -s -p no:cacheprovider tests/browser $(ARGS)
 
 notebooks: install
 	$(BIN)/dlcourse generate
