@@ -3,7 +3,9 @@
 Modules, one concern each:
 - ``dlcourse.check``: relative error, ``assert_close``, gradient checks, the tolerance policy.
 - ``dlcourse.reference``: TensorFlow/Keras as the reference (quiet import, device, seeds, layers).
-- ``dlcourse.notebooks``: where the chapters are, and loading a notebook's functions.
+- ``dlcourse.notebooks``: where the chapters are, making student versions, loading a notebook's functions.
+- ``dlcourse.grading``: nbgrader autograding of one notebook or a class, in a bwrap sandbox.
+- ``dlcourse.cli``: the ``dlcourse`` command (check, grade, generate, execute).
 """
 
 __version__ = "0.1.0"

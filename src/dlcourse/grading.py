@@ -229,7 +229,7 @@ def prepare_chapter(chapter: str, root: Path, dest: Path) -> Path:
     knows it (nbgrader's generate_assignment). Made once per chapter, copied for each submission."""
     from nbgrader.converters import GenerateAssignment
 
-    notebooks._venv_on_path()
+    notebooks.venv_on_path()
     shutil.copytree(root / "solutions" / chapter, dest / "source" / chapter)
     made = _run(GenerateAssignment, _course_config(dest, root), chapter)
     if not made["success"]:
@@ -271,7 +271,7 @@ def _autograde(result, submission, feedback_dir, root, timeout, memory_gb, sandb
                                         GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades)
 
     chapter, sid = result.chapter, "student"  # inside the throwaway course the student has a plain id
-    notebooks._venv_on_path()
+    notebooks.venv_on_path()
     with tempfile.TemporaryDirectory(prefix="dlg-") as tmp:
         tmp = Path(tmp)
         course, runtime, jpath = tmp / "c", tmp / "r", tmp / "j"

@@ -92,7 +92,7 @@ def environment(**values):
                 os.environ[k] = v
 
 
-def _venv_on_path() -> None:
+def venv_on_path() -> None:
     """Put this interpreter's bin folder first on PATH, so that tools nbgrader calls by name
     (``alembic``) are the ones installed beside it, even when the venv is not activated."""
     bindir = str(Path(sys.executable).parent)
@@ -113,7 +113,7 @@ def generate_student_notebooks(chapters=None, release_dir: Path | None = None, r
 
     root = root or course_root()
     chapters = list(chapters or chapter_ids(root))
-    _venv_on_path()  # nbgrader runs the `alembic` command to open its gradebook
+    venv_on_path()  # nbgrader runs the `alembic` command to open its gradebook
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         overrides = {"db_url": f"sqlite:///{tmp}/gradebook.db"}
