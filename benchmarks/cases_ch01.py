@@ -61,7 +61,7 @@ def adam_case(dtype):
 
 
 CASES = [
-    Case("softmax_cross_entropy", "logits (1024, 10)", cross_entropy_case),
-    Case("mlp_forward+backward", "x (256, 64), H 128, C 10", mlp_backward_case),
-    Case("adam_update", "w (1000000,)", adam_case),
+    Case("softmax_cross_entropy", "logits (1024, 10)", cross_entropy_case, "GradientTape"),
+    Case("mlp_forward+backward", "x (256, 64), H 128, C 10", mlp_backward_case, "GradientTape"),
+    Case("adam_update", "w (1000000,)", adam_case, "keras.optimizers.Adam"),
 ]

@@ -4,12 +4,12 @@ import numpy as np
 
 from dlcourse import notebooks, reference
 
-from run import Case
+from run import Case, compiled
 
 ch02 = notebooks.load_functions(notebooks.solution_path("ch02_convolution"))
 
-# A mid-size layer: batch 16 of 32x32 images, 16 -> 32 channels, 3x3 kernel.
-N, H, W, C, F, K = 16, 32, 32, 16, 32, 3
+# Issue 9's layer: batch 32 of 28x28 images, 16 -> 32 channels, 3x3 kernel, stride 1, same padding.
+N, H, W, C, F, K = 32, 28, 28, 16, 32, 3
 
 
 def _data(dtype, *shapes):
@@ -17,48 +17,50 @@ def _data(dtype, *shapes):
     return [rng.normal(size=s).astype(dtype) for s in shapes]
 
 
-def conv2d_forward_case(dtype, stride=1, padding="same"):
+def conv2d_forward_case(dtype):
     tf = reference.tf()
     x, w, b = _data(dtype, (N, H, W, C), (K, K, C, F), (F,))
     tx, tw, tb = tf.constant(x), tf.constant(w), tf.constant(b)
 
     def tf_conv():
-        return (tf.nn.conv2d(tx, tw, strides=stride, padding=padding.upper()) + tb).numpy()
+        return tf.nn.bias_add(tf.nn.conv2d(tx, tw, strides=1, padding="SAME"), tb).numpy()
 
-    return (lambda: ch02.conv2d_forward(x, w, b, stride=stride, padding=padding)), tf_conv
+    return (lambda: ch02.conv2d_forward(x, w, b, stride=1, padding="same")), tf_conv
 
 
-def conv2d_backward_case(dtype, stride=2, padding="same"):
+def conv2d_backward_case(dtype):
     tf = reference.tf()
-    x, w = _data(dtype, (N, H, W, C), (K, K, C, F))
-    Ho, Wo = -(-H // stride), -(-W // stride)
-    (dy,) = _data(dtype, (N, Ho, Wo, F))
-    tx, tw, tdy = tf.constant(x), tf.constant(w), tf.constant(dy)
+    x, w, b, dy = _data(dtype, (N, H, W, C), (K, K, C, F), (F,), (N, H, W, F))
+    tx, tw, tb, tdy = (tf.constant(a) for a in (x, w, b, dy))
 
-    def tape():
+    def tape():  # dx, dw, db: what conv2d_backward returns
         with tf.GradientTape() as g:
-            g.watch([tx, tw])
-            y = tf.nn.conv2d(tx, tw, strides=stride, padding=padding.upper())
-        return g.gradient(y, [tx, tw], output_gradients=tdy)
+            g.watch([tx, tw, tb])
+            y = tf.nn.bias_add(tf.nn.conv2d(tx, tw, strides=1, padding="SAME"), tb)
+        return [a.numpy() for a in g.gradient(y, [tx, tw, tb], output_gradients=tdy)]
 
-    return (lambda: ch02.conv2d_backward(dy, x, w, stride=stride, padding=padding)), tape
+    return (lambda: ch02.conv2d_backward(dy, x, w, stride=1, padding="same")), tape
 
 
-def pool_case(kind):
-    def make(dtype):
-        tf = reference.tf()
-        (x,) = _data(dtype, (N, H, W, C))
-        tx = tf.constant(x)
-        if kind == "max":
-            return (lambda: ch02.max_pool2d(x, 3, 2, "same")), (lambda: tf.nn.max_pool2d(tx, 3, 2, "SAME").numpy())
-        return (lambda: ch02.avg_pool2d(x, 3, 2, "same")), (lambda: tf.nn.avg_pool2d(tx, 3, 2, "SAME").numpy())
+def max_pool2d_case(dtype):
+    keras = reference.keras()
+    (x,) = _data(dtype, (N, H, W, 2 * C))
+    layer = keras.layers.MaxPooling2D(pool_size=2, dtype=dtype)
+    call = compiled(layer)
+    tx = reference.tf().constant(x)
+    return (lambda: ch02.max_pool2d(x, 2)), (lambda: call(tx).numpy())
 
-    return make
+
+def avg_pool2d_case(dtype):
+    tf = reference.tf()
+    (x,) = _data(dtype, (N, H, W, 2 * C))
+    tx = tf.constant(x)
+    return (lambda: ch02.avg_pool2d(x, 3, 2, "same")), (lambda: tf.nn.avg_pool2d(tx, 3, 2, "SAME").numpy())
 
 
 def max_pool2d_backward_case(dtype):
     tf = reference.tf()
-    x, dy = _data(dtype, (N, H, W, C), (N, H // 2, W // 2, C))
+    x, dy = _data(dtype, (N, H, W, 2 * C), (N, H // 2, W // 2, 2 * C))
     x = np.maximum(x, 0)  # ReLU-like input: many ties at zero
     tx, tdy = tf.constant(x), tf.constant(dy)
 
@@ -66,15 +68,30 @@ def max_pool2d_backward_case(dtype):
         with tf.GradientTape() as g:
             g.watch(tx)
             y = tf.nn.max_pool2d(tx, 2, 2, "VALID")
-        return g.gradient(y, tx, output_gradients=tdy)
+        return g.gradient(y, tx, output_gradients=tdy).numpy()
 
     return (lambda: ch02.max_pool2d_backward(dy, x, 2, 2, "valid")), tape
 
 
+_conv = f"x ({N},{H},{W},{C}), w ({K},{K},{C},{F}), same"
+_pool = f"x ({N},{H},{W},{2 * C})"
 CASES = [
-    Case("conv2d_forward (im2col) vs tf.nn.conv2d", "x (16,32,32,16), w (3,3,16,32), stride 1, same", conv2d_forward_case),
-    Case("conv2d_backward vs tape", "x (16,32,32,16), w (3,3,16,32), stride 2, same", conv2d_backward_case),
-    Case("max_pool2d vs tf.nn.max_pool2d", "x (16,32,32,16), pool 3, stride 2, same", pool_case("max")),
-    Case("avg_pool2d vs tf.nn.avg_pool2d", "x (16,32,32,16), pool 3, stride 2, same", pool_case("avg")),
-    Case("max_pool2d_backward vs tape", "x (16,32,32,16) ReLU-like, pool 2", max_pool2d_backward_case),
+    Case("conv2d_forward", _conv, conv2d_forward_case, "tf.nn.conv2d + bias_add", goal=1.5),
+    Case("conv2d_backward", _conv, conv2d_backward_case, "GradientTape (dx, dw, db)", goal=3.0),
+    Case("max_pool2d", _pool + ", 2x2", max_pool2d_case, "MaxPooling2D in tf.function", goal=2.0),
+    Case("avg_pool2d", _pool + ", 3x3 stride 2 same", avg_pool2d_case, "tf.nn.avg_pool2d"),
+    Case("max_pool2d_backward", _pool + " ReLU-like, 2x2", max_pool2d_backward_case, "GradientTape"),
 ]
+
+# The blocked im2col shown beside the graded one (section "A faster im2col"); a cell tagged "bench".
+ch02_fast = notebooks.load_functions(notebooks.solution_path("ch02_convolution"), tags=("bench",))
+
+
+def conv2d_forward_blocked_case(dtype):
+    numpy_fn, tf_fn = conv2d_forward_case(dtype)
+    x, w, b = _data(dtype, (N, H, W, C), (K, K, C, F), (F,))
+    return (lambda: ch02_fast.conv2d_forward_blocked(x, w, b, stride=1, padding="same")), tf_fn
+
+
+CASES.insert(1, Case("conv2d_forward_blocked (beside)", _conv, conv2d_forward_blocked_case,
+                     "tf.nn.conv2d + bias_add", goal=1.5))

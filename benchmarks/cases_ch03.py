@@ -4,11 +4,14 @@ import numpy as np
 
 from dlcourse import notebooks, reference
 
-from run import Case
+from run import Case, compiled
 
 ch03 = notebooks.load_functions(notebooks.solution_path("ch03_lstm"))
+# The fast forward pass shown beside the graded one (section "A faster forward pass"); not an answer cell.
+ch03_fast = notebooks.load_functions(notebooks.solution_path("ch03_lstm"), tags=("bench",))
 
-N, T, D, H = 32, 50, 16, 64
+# Issue 9's size: x (32, 50, 32), H = 64.
+N, T, D, H = 32, 50, 32, 64
 
 
 def _data(dtype, gates, bias_shape):
@@ -20,16 +23,14 @@ def _data(dtype, gates, bias_shape):
     return x, W, U, b
 
 
-def rnn_forward_case(dtype):
-    x, W, U, b = _data(dtype, 1, (H,))
-    layer = reference.simple_rnn(W, U, b)
-    return (lambda: ch03.rnn_forward(x, W, U, b)), (lambda: layer(x))
+def _layer_case(numpy_fn, builder, gates, bias_shape):
+    def make(dtype):
+        x, W, U, b = _data(dtype, gates, bias_shape)
+        call = compiled(builder(W, U, b))
+        tx = reference.tf().constant(x)
+        return (lambda: numpy_fn(x, W, U, b)), (lambda: [t.numpy() for t in call(tx)])
 
-
-def lstm_forward_case(dtype):
-    x, W, U, b = _data(dtype, 4, (4 * H,))
-    layer = reference.lstm(W, U, b)
-    return (lambda: ch03.lstm_forward(x, W, U, b)), (lambda: layer(x))
+    return make
 
 
 def lstm_backward_case(dtype):
@@ -39,25 +40,25 @@ def lstm_backward_case(dtype):
     layer = reference.lstm(W, U, b)
     tx, tdh = tf.constant(x), tf.constant(dh)
 
-    def tape():
+    @tf.function
+    def tape(x_, dh_):
         with tf.GradientTape() as g:
-            g.watch(tx)
-            loss = tf.reduce_sum(layer(tx)[0] * tdh)
-        return g.gradient(loss, [tx, *layer.trainable_weights])
+            g.watch(x_)
+            loss = tf.reduce_sum(layer(x_)[0] * dh_)
+        return g.gradient(loss, [x_, *layer.trainable_weights])
 
-    return (lambda: ch03.lstm_backward(dh, x, W, U, b)), tape
-
-
-def gru_forward_case(dtype):
-    x, W, U, b = _data(dtype, 3, (2, 3 * H))
-    layer = reference.gru(W, U, b)
-    return (lambda: ch03.gru_forward(x, W, U, b)), (lambda: layer(x))
+    return (lambda: ch03.lstm_backward(dh, x, W, U, b)), (lambda: [t.numpy() for t in tape(tx, tdh)])
 
 
-_shape = f"x ({N}, {T}, {D}), H = {H}"
+_shape = f"x ({N},{T},{D}), H = {H}"
 CASES = [
-    Case("rnn_forward", _shape, rnn_forward_case),
-    Case("lstm_forward", _shape, lstm_forward_case),
-    Case("lstm_backward vs tape", _shape + ", dh (N, T, H)", lstm_backward_case),
-    Case("gru_forward", _shape, gru_forward_case),
+    Case("lstm_forward", _shape, _layer_case(ch03.lstm_forward, reference.lstm, 4, (4 * H,)),
+         "Keras LSTM in tf.function", goal=1.0),
+    Case("lstm_forward_fast (beside)", _shape, _layer_case(ch03_fast.lstm_forward_fast, reference.lstm, 4, (4 * H,)),
+         "Keras LSTM in tf.function", goal=1.0),
+    Case("lstm_backward", _shape, lstm_backward_case, "GradientTape in tf.function", goal=2.0),
+    Case("rnn_forward", _shape, _layer_case(lambda x, W, U, b: [ch03.rnn_forward(x, W, U, b)], reference.simple_rnn,
+                                            1, (H,)), "Keras SimpleRNN in tf.function"),
+    Case("gru_forward", _shape, _layer_case(lambda x, W, U, b: [ch03.gru_forward(x, W, U, b)], reference.gru,
+                                            3, (2, 3 * H)), "Keras GRU in tf.function"),
 ]

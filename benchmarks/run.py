@@ -1,24 +1,29 @@
 """`make bench`: NumPy (the solutions' code) against TensorFlow on the CPU, timed in the same run,
-and each solution notebook's wall time and peak memory.
+each solution notebook's wall time and peak memory, the autograder's speed and (optionally) `make test`.
 
 Operations come from benchmarks/cases_<chapter>.py: each module has CASES, a list of
-Case(name, shape, make), where make(dtype) returns (numpy_fn, tensorflow_fn), two
-zero-argument callables computing the same thing. The NumPy side calls the chapter's
-solution functions, loaded with dlcourse.notebooks.load_functions.
+Case(name, shape, make, baseline, goal), where make(dtype) returns (numpy_fn, tensorflow_fn), two
+zero-argument callables computing the same thing (the TensorFlow one ends in NumPy arrays, so both
+sides finish their work). The NumPy side calls the chapter's solution functions, loaded with
+dlcourse.notebooks.load_functions. goal is issue 9's bound on NumPy time / TensorFlow time (float32).
 
-Also times the autograder: seconds per graded submission per chapter, and throughput with
---jobs 1 and --jobs 2.
+The two sides are timed in turns (NumPy, TensorFlow, NumPy, ...) so that a busy moment on a shared
+machine slows both alike; each reported time is the median of --repeat runs.
 
-Usage: python benchmarks/run.py [--repeat N] [--no-notebooks] [--no-grading] [--only SUBSTRING] [--out FILE]
+Usage: python benchmarks/run.py [--repeat N] [--no-notebooks] [--no-grading] [--make-test]
+                                [--only SUBSTRING] [--out FILE] [--readme]
+--readme also writes benchmarks/performance.json and the README's "Performance" section from this run.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib.util
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -27,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "src"))
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "src"))
 
 from dlcourse import notebooks, reference  # noqa: E402
 
@@ -37,16 +43,25 @@ class Case:
     name: str
     shape: str
     make: object  # make(dtype) -> (numpy_fn, tensorflow_fn)
+    baseline: str = ""  # what the TensorFlow side runs
+    goal: float | None = None  # issue 9's bound on NumPy / TensorFlow in float32
 
 
-def median_seconds(fn, repeat):
-    fn()  # warm-up: first-call costs (tracing, allocation) are not what we measure
-    times = []
+def compiled(fn):
+    """``tf.function(fn)``: the TensorFlow side as a user who cares about speed would call it."""
+    return reference.tf().function(fn)
+
+
+def interleaved_medians(numpy_fn, tf_fn, repeat):
+    """Median seconds of each, timed alternately after one warm-up call each (tracing, allocation)."""
+    numpy_fn(), tf_fn()
+    times = ([], [])
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, bucket in zip((numpy_fn, tf_fn), times):
+            start = time.perf_counter()
+            fn()
+            bucket.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def load_cases(only=None):
@@ -57,6 +72,37 @@ def load_cases(only=None):
         spec.loader.exec_module(module)
         cases += [c for c in module.CASES if not only or only in c.name]
     return cases
+
+
+def machine_info():
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        cpu = names[0].strip() if names else cpu
+    except OSError:
+        pass
+    try:
+        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        mem_gb = None
+    import numpy as np
+
+    blas = next((lib for lib in np.show_config(mode="dicts").get("Build Dependencies", {}).values()
+                 if isinstance(lib, dict) and lib.get("name")), {})
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True)
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": (commit.stdout.strip() or "unknown") + (" + uncommitted changes" if dirty.stdout.strip() else ""),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "memory_gb": round(mem_gb, 1) if mem_gb else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": f"{np.__version__} ({blas.get('name', '?')} {blas.get('version', '')})".strip(),
+        "device": reference.describe_device(),
+    }
 
 
 NOTEBOOK_PROBE = r"""
@@ -114,40 +160,110 @@ def time_grading(chapters, copies=2, throughput_copies=4, throughput_chapter="ch
     return per_chapter, throughput
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7, help="timed runs per measurement (median reported)")
-    parser.add_argument("--no-notebooks", action="store_true", help="skip executing the solution notebooks")
-    parser.add_argument("--no-grading", action="store_true", help="skip timing the autograder")
-    parser.add_argument("--only", help="run only the operations whose name contains this")
-    parser.add_argument("--out", default=str(HERE / "results" / "latest.json"), help="JSON output file")
-    args = parser.parse_args(argv)
-    if args.repeat < 5:
-        parser.error("--repeat must be at least 5 (the median of fewer runs is noise)")
+def time_make_test():
+    """Wall time of `make test` in this checkout (dependencies already installed), and whether it passed."""
+    start = time.perf_counter()
+    proc = subprocess.run(["make", "test"], cwd=ROOT, capture_output=True, text=True)
+    tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+    return {"wall_s": time.perf_counter() - start, "passed": proc.returncode == 0, "tail": tail}
 
+
+def time_operations(cases, repeat):
     tf = reference.tf()
-    machine = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "device": reference.describe_device(),
-    }
     rows = []
-    for case in load_cases(args.only):
+    for case in cases:
         for dtype in ("float32", "float64"):
             numpy_fn, tf_fn = case.make(dtype)
             with tf.device("/CPU:0"):
-                t_tf = median_seconds(tf_fn, args.repeat)
-            t_np = median_seconds(numpy_fn, args.repeat)
-            rows.append({"operation": case.name, "shape": case.shape, "dtype": dtype,
-                         "numpy_s": t_np, "tensorflow_s": t_tf, "ratio": t_np / t_tf})
+                t_np, t_tf = interleaved_medians(numpy_fn, tf_fn, repeat)
+            ratio = t_np / t_tf
+            goal = case.goal if dtype == "float32" else None
+            rows.append({"operation": case.name, "shape": case.shape, "dtype": dtype, "baseline": case.baseline,
+                         "numpy_s": t_np, "tensorflow_s": t_tf, "ratio": ratio, "goal": goal,
+                         "met": None if goal is None else ratio <= goal})
+    return rows
 
-    print(f"\n{machine['device']}; {machine['cpus']} CPUs; median of {args.repeat} runs\n")
-    print(f"{'operation':<28} {'shape':<34} {'dtype':<8} {'NumPy s':>10} {'TF s':>10} {'NumPy/TF':>9}")
+
+def verdict(row):
+    if row["goal"] is None:
+        return ""
+    return f"<= {row['goal']:g}: {'met' if row['met'] else 'MISSED'}"
+
+
+def render_markdown(result):
+    """The README's Performance section body, from one run's JSON."""
+    m = result["machine"]
+    lines = [
+        f"Measured by `make bench ARGS=--readme` on {m['date']} at commit {m['commit']}: {m['cpus']} cores "
+        f"({m['cpu']}), {m['memory_gb']} GB RAM, {m['platform']}, Python {m['python']}, NumPy {m['numpy']}, "
+        f"{m['device']}. The same run wrote `benchmarks/performance.json`. Each time is the median of "
+        f"{result['repeat']} runs, NumPy and TensorFlow timed in turns in one process; the goals are issue 9's "
+        "(float32). Another machine gives other times; the ratios move less.",
+        "",
+        "| operation | shape | dtype | NumPy ms | TensorFlow ms | TensorFlow side | NumPy / TF | goal |",
+        "|---|---|---|---:|---:|---|---:|---|",
+    ]
+    for r in result["operations"]:
+        lines.append(f"| `{r['operation']}` | {r['shape']} | {r['dtype']} | {1e3 * r['numpy_s']:.2f} | "
+                     f"{1e3 * r['tensorflow_s']:.2f} | {r['baseline']} | {r['ratio']:.2f} | {verdict(r)} |")
+    if result["notebooks"]:
+        lines += ["", "| solution notebook, run top to bottom | wall s (goal < 60) | kernel peak MB (goal < 1536) |",
+                  "|---|---:|---:|"]
+        for r in result["notebooks"]:
+            if "error" in r:
+                lines.append(f"| {r['chapter']} | failed: {r['error']} | |")
+            else:
+                lines.append(f"| {r['chapter']} | {r['wall_s']:.1f} | {r['peak_mb']:.0f} |")
+    if result["grading"]:
+        th = result["grading_throughput"]
+        lines += ["", "| autograding (`dlcourse grade`, sandbox " + ("on" if th["sandbox"] else "off")
+                  + ") | seconds per submission, --jobs 1 |", "|---|---:|"]
+        lines += [f"| {r['chapter']} | {r['seconds_per_submission']:.1f} |" for r in result["grading"]]
+        lines += ["", f"Batch throughput on {th['chapter']}, {th['submissions']} submissions: "
+                      f"{th['jobs1_per_min']:.1f} per minute with `--jobs 1`, {th['jobs2_per_min']:.1f} with "
+                      f"`--jobs 2` (speed-up {th['speedup']:.2f}x on {m['cpus']} cores)."]
+    if result.get("make_test"):
+        mt = result["make_test"]
+        lines += ["", f"`make test` (installs already done): {mt['wall_s'] / 60:.1f} min, "
+                      f"{'passed' if mt['passed'] else 'FAILED'}."]
+    return "\n".join(lines)
+
+
+README_START, README_END = "<!-- performance:start -->", "<!-- performance:end -->"
+
+
+def write_readme(result, readme=ROOT / "README.md"):
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"{readme} has no {README_START} ... {README_END} markers to fill in")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{render_markdown(result)}\n{README_END}{tail}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=9, help="timed runs per measurement (median reported)")
+    parser.add_argument("--no-notebooks", action="store_true", help="skip executing the solution notebooks")
+    parser.add_argument("--no-grading", action="store_true", help="skip timing the autograder")
+    parser.add_argument("--make-test", action="store_true", help="also time `make test` (several minutes)")
+    parser.add_argument("--only", help="run only the operations whose name contains this")
+    parser.add_argument("--out", default=str(HERE / "results" / "latest.json"), help="JSON output file")
+    parser.add_argument("--readme", action="store_true",
+                        help="also write benchmarks/performance.json and README.md's Performance section")
+    args = parser.parse_args(argv)
+    if args.repeat < 5:
+        parser.error("--repeat must be at least 5 (the median of fewer runs is noise)")
+    if args.readme and (args.only or args.no_notebooks or args.no_grading or not args.make_test):
+        parser.error("--readme reports everything: use it with --make-test and without --only/--no-*")
+
+    machine = machine_info()
+    rows = time_operations(load_cases(args.only), args.repeat)
+    print(f"\n{machine['device']}; {machine['cpus']} CPUs ({machine['cpu']}); median of {args.repeat} runs\n")
+    print(f"{'operation':<32} {'shape':<36} {'dtype':<8} {'NumPy ms':>9} {'TF ms':>9} {'NumPy/TF':>9}  goal")
     for r in rows:
-        print(f"{r['operation']:<28} {r['shape']:<34} {r['dtype']:<8} {r['numpy_s']:>10.5f} "
-              f"{r['tensorflow_s']:>10.5f} {r['ratio']:>9.2f}")
+        print(f"{r['operation']:<32} {r['shape']:<36} {r['dtype']:<8} {1e3 * r['numpy_s']:>9.2f} "
+              f"{1e3 * r['tensorflow_s']:>9.2f} {r['ratio']:>9.2f}  {verdict(r)}")
 
     nb_rows = []
     if not args.no_notebooks:
@@ -170,12 +286,22 @@ def main(argv=None):
               f"{'on' if throughput['sandbox'] else 'off'}): {throughput['jobs1_per_min']:.1f}/min with --jobs 1, "
               f"{throughput['jobs2_per_min']:.1f}/min with --jobs 2, speed-up {throughput['speedup']:.2f}x")
 
+    make_test = None
+    if args.make_test:
+        print("\ntiming `make test` ...", flush=True)
+        make_test = time_make_test()
+        print(f"make test: {make_test['wall_s']:.0f} s, {'passed' if make_test['passed'] else 'FAILED'}")
+
+    result = {"machine": machine, "repeat": args.repeat, "operations": rows, "notebooks": nb_rows,
+              "grading": grading_rows, "grading_throughput": throughput, "make_test": make_test}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine, "repeat": args.repeat, "operations": rows,
-                               "notebooks": nb_rows, "grading": grading_rows, "grading_throughput": throughput},
-                              indent=2))
+    out.write_text(json.dumps(result, indent=2))
     print(f"\nwrote {out}")
+    if args.readme:
+        (HERE / "performance.json").write_text(json.dumps(result, indent=2) + "\n")
+        write_readme(result)
+        print(f"wrote {HERE / 'performance.json'} and README.md's Performance section")
 
 
 if __name__ == "__main__":

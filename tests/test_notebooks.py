@@ -12,6 +12,7 @@ import copy
 import re
 
 import nbformat
+import numpy as np
 import pytest
 from nbgrader.validator import Validator
 
@@ -166,3 +167,23 @@ def test_load_functions_runs_setup_and_answers_only():
     stub = notebooks.load_functions(notebooks.student_path("ch00_start", ROOT))
     with pytest.raises(NotImplementedError):
         stub.rel_error([1.0], [3.0])
+
+
+@pytest.mark.parametrize("chapter, fast, graded", [("ch02_convolution", "conv2d_forward_blocked", "conv2d_forward"),
+                                                   ("ch03_lstm", "lstm_forward_fast", "lstm_forward")])
+def test_fast_versions_load_by_tag_and_agree_in_float32(chapter, fast, graded):
+    """make bench times the fast versions shown beside graded answers: they load by tag, and only then,
+    and in float32 they return float32 numbers equal to the graded answer's to float32 round-off."""
+    path = notebooks.solution_path(chapter, ROOT)
+    assert not hasattr(notebooks.load_functions(path), fast), f"{fast} ran without asking for the 'bench' tag"
+    ns = notebooks.load_functions(path, tags=("bench",))
+    rng = np.random.default_rng(0)
+    if chapter == "ch02_convolution":
+        args = [rng.normal(size=s).astype(np.float32) for s in ((4, 9, 9, 3), (3, 3, 3, 5), (5,))]
+        kwargs = {"stride": 2, "padding": "same"}
+        mine, ref = getattr(ns, fast)(*args, **kwargs), getattr(ns, graded)(*args, **kwargs)
+    else:
+        args = [(rng.normal(size=s) * 0.3).astype(np.float32) for s in ((3, 7, 4), (4, 20), (5, 20), (20,))]
+        mine, ref = getattr(ns, fast)(*args)[0], getattr(ns, graded)(*args)[0]
+    assert mine.dtype == np.float32, f"{fast} gave {mine.dtype} for float32 inputs"
+    np.testing.assert_allclose(mine, ref, rtol=1e-4, atol=1e-6)

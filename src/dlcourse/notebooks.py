@@ -170,13 +170,14 @@ def is_test_cell(cell) -> bool:
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
-def load_functions(path: Path, *, extra_cells=()) -> types.SimpleNamespace:
+def load_functions(path: Path, *, extra_cells=(), tags=()) -> types.SimpleNamespace:
     """Run a notebook's setup cells (tagged ``setup``) and answer cells; return the namespace.
 
     Nothing else runs: no tests, no plots, no training. Works on a solution
     notebook, a student version or a learner's submission alike: a stub still
     defines its function, which raises NotImplementedError when called.
-    ``extra_cells`` names further cells to run, by nbgrader ``grade_id``.
+    ``extra_cells`` names further cells to run, by nbgrader ``grade_id``; ``tags`` by cell tag
+    (``make bench`` loads the fast versions shown beside graded answers, tagged ``bench``).
     """
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
@@ -184,7 +185,7 @@ def load_functions(path: Path, *, extra_cells=()) -> types.SimpleNamespace:
     for cell in nb.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         wanted = (
-            SETUP_TAG in cell.get("metadata", {}).get("tags", [])
+            any(tag in (SETUP_TAG, *tags) for tag in cell.get("metadata", {}).get("tags", []))
             or is_answer_cell(cell)
             or (grade_id is not None and grade_id in extra_cells)
         )
