@@ -190,15 +190,25 @@ def verdict(row):
     return f"<= {row['goal']:g}: {'met' if row['met'] else 'MISSED'}"
 
 
+def goal_summary(rows):
+    graded = [r for r in rows if r["goal"] is not None]
+    met = [r for r in graded if r["met"]]
+    missed = ", ".join(f"`{r['operation']}` {r['ratio']:.2f} (goal {r['goal']:g})" for r in graded if not r["met"])
+    return (f"**Goals: {len(met)} of {len(graded)} float32 rows met**" + (f"; missed: {missed}." if missed else ".")
+            + " Rows marked (beside) are the faster versions the chapters show next to the graded answer.")
+
+
 def render_markdown(result):
     """The README's Performance section body, from one run's JSON."""
     m = result["machine"]
     lines = [
-        f"Measured by `make bench ARGS=--readme` on {m['date']} at commit {m['commit']}: {m['cpus']} cores "
+        f"Measured by `make bench ARGS=\"--make-test --readme\"` on {m['date']} at commit {m['commit']}: {m['cpus']} cores "
         f"({m['cpu']}), {m['memory_gb']} GB RAM, {m['platform']}, Python {m['python']}, NumPy {m['numpy']}, "
         f"{m['device']}. The same run wrote `benchmarks/performance.json`. Each time is the median of "
         f"{result['repeat']} runs, NumPy and TensorFlow timed in turns in one process; the goals are issue 9's "
         "(float32). Another machine gives other times; the ratios move less.",
+        "",
+        goal_summary(result["operations"]),
         "",
         "| operation | shape | dtype | NumPy ms | TensorFlow ms | TensorFlow side | NumPy / TF | goal |",
         "|---|---|---|---:|---:|---|---:|---|",
