@@ -6,7 +6,8 @@ from dlcourse import notebooks, reference
 
 from run import Case, compiled
 
-ch02 = notebooks.load_functions(notebooks.solution_path("ch02_convolution"))
+# Answers, plus the blocked im2col shown beside the graded one (section "A faster im2col", tagged "bench").
+ch02 = notebooks.load_functions(notebooks.solution_path("ch02_convolution"), tags=("bench",))
 
 # Issue 9's layer: batch 32 of 28x28 images, 16 -> 32 channels, 3x3 kernel, stride 1, same padding.
 N, H, W, C, F, K = 32, 28, 28, 16, 32, 3
@@ -17,15 +18,18 @@ def _data(dtype, *shapes):
     return [rng.normal(size=s).astype(dtype) for s in shapes]
 
 
-def conv2d_forward_case(dtype):
-    tf = reference.tf()
-    x, w, b = _data(dtype, (N, H, W, C), (K, K, C, F), (F,))
-    tx, tw, tb = tf.constant(x), tf.constant(w), tf.constant(b)
+def conv2d_forward_case(numpy_conv):
+    def make(dtype):
+        tf = reference.tf()
+        x, w, b = _data(dtype, (N, H, W, C), (K, K, C, F), (F,))
+        tx, tw, tb = tf.constant(x), tf.constant(w), tf.constant(b)
 
-    def tf_conv():
-        return tf.nn.bias_add(tf.nn.conv2d(tx, tw, strides=1, padding="SAME"), tb).numpy()
+        def tf_conv():
+            return tf.nn.bias_add(tf.nn.conv2d(tx, tw, strides=1, padding="SAME"), tb).numpy()
 
-    return (lambda: ch02.conv2d_forward(x, w, b, stride=1, padding="same")), tf_conv
+        return (lambda: numpy_conv(x, w, b, stride=1, padding="same")), tf_conv
+
+    return make
 
 
 def conv2d_backward_case(dtype):
@@ -76,22 +80,12 @@ def max_pool2d_backward_case(dtype):
 _conv = f"x ({N},{H},{W},{C}), w ({K},{K},{C},{F}), same"
 _pool = f"x ({N},{H},{W},{2 * C})"
 CASES = [
-    Case("conv2d_forward", _conv, conv2d_forward_case, "tf.nn.conv2d + bias_add", goal=1.5),
+    Case("conv2d_forward", _conv, conv2d_forward_case(ch02.conv2d_forward), "tf.nn.conv2d + bias_add", goal=1.5),
+    Case("conv2d_forward_blocked (beside)", _conv, conv2d_forward_case(ch02.conv2d_forward_blocked),
+         "tf.nn.conv2d + bias_add", goal=1.5),
     Case("conv2d_backward", _conv, conv2d_backward_case, "GradientTape (dx, dw, db)", goal=3.0),
     Case("max_pool2d", _pool + ", 2x2", max_pool2d_case, "MaxPooling2D in tf.function", goal=2.0),
     Case("avg_pool2d", _pool + ", 3x3 stride 2 same", avg_pool2d_case, "tf.nn.avg_pool2d"),
     Case("max_pool2d_backward", _pool + " ReLU-like, 2x2", max_pool2d_backward_case, "GradientTape"),
 ]
 
-# The blocked im2col shown beside the graded one (section "A faster im2col"); a cell tagged "bench".
-ch02_fast = notebooks.load_functions(notebooks.solution_path("ch02_convolution"), tags=("bench",))
-
-
-def conv2d_forward_blocked_case(dtype):
-    numpy_fn, tf_fn = conv2d_forward_case(dtype)
-    x, w, b = _data(dtype, (N, H, W, C), (K, K, C, F), (F,))
-    return (lambda: ch02_fast.conv2d_forward_blocked(x, w, b, stride=1, padding="same")), tf_fn
-
-
-CASES.insert(1, Case("conv2d_forward_blocked (beside)", _conv, conv2d_forward_blocked_case,
-                     "tf.nn.conv2d + bias_add", goal=1.5))

@@ -6,9 +6,8 @@ from dlcourse import notebooks, reference
 
 from run import Case, compiled
 
-ch03 = notebooks.load_functions(notebooks.solution_path("ch03_lstm"))
-# The fast forward pass shown beside the graded one (section "A faster forward pass"); not an answer cell.
-ch03_fast = notebooks.load_functions(notebooks.solution_path("ch03_lstm"), tags=("bench",))
+# Answers, plus the fast forward pass shown beside the graded one (section "A faster forward pass", tagged "bench").
+ch03 = notebooks.load_functions(notebooks.solution_path("ch03_lstm"), tags=("bench",))
 
 # Issue 9's size: x (32, 50, 32), H = 64.
 N, T, D, H = 32, 50, 32, 64
@@ -54,7 +53,7 @@ _shape = f"x ({N},{T},{D}), H = {H}"
 CASES = [
     Case("lstm_forward", _shape, _layer_case(ch03.lstm_forward, reference.lstm, 4, (4 * H,)),
          "Keras LSTM in tf.function", goal=1.0),
-    Case("lstm_forward_fast (beside)", _shape, _layer_case(ch03_fast.lstm_forward_fast, reference.lstm, 4, (4 * H,)),
+    Case("lstm_forward_fast (beside)", _shape, _layer_case(ch03.lstm_forward_fast, reference.lstm, 4, (4 * H,)),
          "Keras LSTM in tf.function", goal=1.0),
     Case("lstm_backward", _shape, lstm_backward_case, "GradientTape in tf.function", goal=2.0),
     Case("rnn_forward", _shape, _layer_case(lambda x, W, U, b: [ch03.rnn_forward(x, W, U, b)], reference.simple_rnn,

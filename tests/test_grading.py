@@ -193,7 +193,10 @@ def test_infinite_loop_times_out_but_the_rest_is_graded(batch):
 def test_memory_hog_is_stopped(batch):
     frank = row(batch, "frank")
     assert frank.status in ("graded", "error")
-    assert frank.score == (POINTS["rel_error"] if frank.status == "graded" else frank.score)
+    if frank.status == "graded":  # the hog's own cell failed, the rest was graded
+        assert frank.score == POINTS["rel_error"]
+    else:  # the kernel died: whatever was graded before it, never more than the one good exercise
+        assert frank.score <= POINTS["rel_error"], frank
     assert frank.exercises["numerical_gradient"][0] == 0
 
 

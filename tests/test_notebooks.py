@@ -187,3 +187,21 @@ def test_fast_versions_load_by_tag_and_agree_in_float32(chapter, fast, graded):
         mine, ref = getattr(ns, fast)(*args)[0], getattr(ns, graded)(*args)[0]
     assert mine.dtype == np.float32, f"{fast} gave {mine.dtype} for float32 inputs"
     np.testing.assert_allclose(mine, ref, rtol=1e-4, atol=1e-6)
+
+
+def test_attention_keeps_float32():
+    """make bench times chapter 4 in float32: float32 in must stay float32 out (a float64 scalar such as
+    np.sqrt(d) would silently promote it), and float64 in stays float64."""
+    ns = notebooks.load_functions(notebooks.solution_path("ch04_attention", ROOT))
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        q, k, v, dout = (rng.normal(size=(2, 3, 5, 4)).astype(dtype) for _ in range(4))
+        p = {n: rng.normal(size=s).astype(dtype) for n, s in {
+            "Wq": (6, 2, 4), "bq": (2, 4), "Wk": (6, 2, 4), "bk": (2, 4), "Wv": (6, 2, 4), "bv": (2, 4),
+            "Wo": (2, 4, 6), "bo": (6,)}.items()}
+        x = rng.normal(size=(2, 5, 6)).astype(dtype)
+        results = {"scaled_dot_product_attention": ns.scaled_dot_product_attention(q, k, v),
+                   "multi_head_attention": ns.multi_head_attention(x, x, p, 2),
+                   "attention_backward": ns.attention_backward(dout, q, k, v)}
+        for name, arrays in results.items():
+            assert all(a.dtype == dtype for a in arrays), f"{name} turned {np.dtype(dtype).name} into {[a.dtype for a in arrays]}"

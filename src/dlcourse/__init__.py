@@ -5,6 +5,7 @@ Modules, one concern each:
 - ``dlcourse.reference``: TensorFlow/Keras as the reference (quiet import, device, seeds, layers).
 - ``dlcourse.notebooks``: where the chapters are, making student versions, loading a notebook's functions.
 - ``dlcourse.grading``: nbgrader autograding of one notebook or a class, in a bwrap sandbox.
+- ``dlcourse.sandbox``: the sandboxed kernel's launcher (standard library only: it starts once per submission).
 - ``dlcourse.cli``: the ``dlcourse`` command (check, grade, generate, execute).
 """
 

@@ -70,13 +70,13 @@ def cmd_check(args) -> int:
     from . import grading
 
     path = Path(args.notebook)
+    if not path.is_file():
+        print(f"dlcourse check: no such file: {path}", file=sys.stderr)
+        return 2
     chapter = args.chapter or path.stem
     if chapter not in notebooks.chapter_ids():
         print(f"dlcourse check: cannot tell the chapter of {path.name}; pass --chapter, one of "
               f"{notebooks.chapter_ids()}", file=sys.stderr)
-        return 2
-    if not path.is_file():
-        print(f"dlcourse check: no such file: {path}", file=sys.stderr)
         return 2
     sandbox = grading.sandbox_available()
     if not sandbox:

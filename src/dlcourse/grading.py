@@ -21,7 +21,6 @@ import csv
 import json
 import os
 import re
-import resource
 import shutil
 import sys
 import tempfile
@@ -36,6 +35,7 @@ import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from . import notebooks
+from .sandbox import sandbox_available  # noqa: F401 - part of the grading API (cli, make bench)
 
 STATUSES = ("graded", "timeout", "error", "unreadable", "missing")
 DEFAULT_TIMEOUT = 60  # seconds per cell; graded cells are meant to take under 10 s
@@ -82,65 +82,13 @@ def chapter_exercises(chapter: str, root: Path) -> dict[str, float]:
 # ---------------------------------------------------------------------------- sandbox
 
 
-def sandbox_available() -> bool:
-    return shutil.which("bwrap") is not None
-
-
-def _sandbox_argv(workdir: str, runtime_dir: str) -> list[str]:
-    """bwrap arguments: what the student kernel can see."""
-    ro = ["/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/etc", "/opt"]
-    python_dirs = {sys.base_prefix, sys.prefix, str(Path(notebooks.__file__).resolve().parent)}
-    argv = ["bwrap", "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-pid", "--unshare-uts",
-            "--new-session", "--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    for path in ro + sorted(python_dirs):
-        if os.path.exists(path):
-            argv += ["--ro-bind", path, path]
-    argv += ["--bind", workdir, workdir, "--bind", runtime_dir, runtime_dir,
-             "--remount-ro", "/",  # the sandbox's own root: nothing new can be created outside the binds
-             "--chdir", workdir,
-             "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp",
-             "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
-             "--setenv", "LANG", "C.UTF-8", "--setenv", "TF_CPP_MIN_LOG_LEVEL", "3"]
-    for var in ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING"):
-        if var in os.environ:
-            argv += ["--setenv", var, os.environ[var]]
-    return argv
-
-
-def launch_sandboxed_kernel(connection_file: str, memory_bytes: int, cpu_seconds: int, kernel_args=()) -> None:
-    """Kernel launcher (the kernelspec's argv): set limits, then exec bwrap running ipykernel.
-
-    The kernel manager starts us in the notebook's folder, which becomes the sandbox's
-    only writable folder.
-    """
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 2**20, 512 * 2**20))  # no file over 512 MB
-    resource.setrlimit(resource.RLIMIT_NPROC, (512, 512))  # a fork bomb stops here (not for root)
-    workdir = os.getcwd()
-    # The ZeroMQ ipc sockets live under the connection's "ip" path prefix, in the job's private
-    # runtime folder; the connection file is copied there so the sandbox sees nothing else.
-    info = json.loads(Path(connection_file).read_text())
-    if info.get("transport") != "ipc" or not os.path.isabs(info.get("ip", "")):
-        raise SystemExit("the sandboxed kernel needs ipc transport with an absolute ip path prefix")
-    runtime_dir = str(Path(info["ip"]).parent)
-    inside = Path(runtime_dir) / Path(connection_file).name
-    shutil.copyfile(connection_file, inside)
-    argv = _sandbox_argv(workdir, runtime_dir) + [sys.executable, "-m", "ipykernel_launcher", "-f", str(inside),
-                                                  *kernel_args]
-    with open(os.devnull, "wb") as devnull:  # the kernel's console chatter; its real output goes over ZeroMQ
-        os.dup2(devnull.fileno(), 1)
-        os.dup2(devnull.fileno(), 2)
-    os.execvp(argv[0], argv)
-
-
 def _write_kernelspec(jupyter_path: Path, sandbox: bool, memory_gb: float, cpu_seconds: int) -> None:
     """A ``python3`` kernelspec that shadows the default one for this grading job."""
     spec_dir = jupyter_path / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
     if sandbox:
-        argv = [sys.executable, "-m", "dlcourse.grading", "--sandboxed-kernel", "{connection_file}",
-                str(int(memory_gb * 2**30)), str(cpu_seconds)]
+        argv = [sys.executable, "-m", "dlcourse.sandbox", "{connection_file}", str(int(memory_gb * 2**30)),
+                str(cpu_seconds)]
     else:
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     spec = {"argv": argv, "display_name": "Python 3 (grading)", "language": "python",
@@ -301,6 +249,10 @@ def _autograde(result, submission, feedback_dir, root, timeout, memory_gb, sandb
             graded = _run(Autograde, config, chapter, student_id=sid)
         autograded = course / "autograded" / sid / chapter / f"{chapter}.ipynb"
         if not graded["success"] or not autograded.is_file():
+            text = graded.get("log", "") + "\n" + graded.get("error", "")
+            if "DeadKernelError" in text or "Kernel died" in text:  # nbclient raises it; it is in no cell output
+                result.status, result.detail = "error", "the kernel died (memory or CPU limit?)"
+                return result
             errors = [ln for ln in graded.get("log", "").splitlines() if "[ERROR]" in ln]
             result.status, result.detail = "error", _first_line(errors[0] if errors else graded.get("error", ""))
             return result
@@ -525,8 +477,3 @@ def self_check_table(result: Result) -> str:
             line += f"  {result.failures[ex]}"
         lines.append(line)
     return "\n".join(lines)
-
-
-if __name__ == "__main__" and len(sys.argv) >= 5 and sys.argv[1] == "--sandboxed-kernel":
-    # argv: --sandboxed-kernel CONNECTION_FILE MEMORY_BYTES CPU_SECONDS [kernel arguments...]
-    launch_sandboxed_kernel(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:])

@@ -17,6 +17,7 @@ Run with `make test-browser`. The notebooks are run in place but never saved (au
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -359,8 +360,4 @@ def test_a_broken_widget_fails(page, lab):
         print(f"\n[browser] a broken widget fails as it should: {str(failure.value).splitlines()[0]}")
         print(f"[browser]   screenshot {rel_path(shot)}")
     finally:
-        path.unlink(missing_ok=True)
-        try:
-            folder.rmdir()
-        except OSError:
-            pass
+        shutil.rmtree(folder, ignore_errors=True)  # with the .ipynb_checkpoints JupyterLab leaves behind

@@ -1,0 +1,73 @@
+"""The student kernel's launcher for grading: resource limits, then ``bwrap`` running ipykernel.
+
+The grading kernelspec runs ``python -m dlcourse.sandbox CONNECTION_FILE MEMORY_BYTES CPU_SECONDS
+[kernel arguments...]`` once per submission, so this module imports the standard library only:
+importing ``dlcourse.grading`` (nbgrader, nbconvert, SQLAlchemy) here cost about 4 s per kernel start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import sys
+from pathlib import Path
+
+
+def sandbox_available() -> bool:
+    return shutil.which("bwrap") is not None
+
+
+def _sandbox_argv(workdir: str, runtime_dir: str) -> list[str]:
+    """bwrap arguments: what the student kernel can see."""
+    ro = ["/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/etc", "/opt"]
+    python_dirs = {sys.base_prefix, sys.prefix, str(Path(__file__).resolve().parent)}
+    argv = ["bwrap", "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-pid", "--unshare-uts",
+            "--new-session", "--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for path in ro + sorted(python_dirs):
+        if os.path.exists(path):
+            argv += ["--ro-bind", path, path]
+    argv += ["--bind", workdir, workdir, "--bind", runtime_dir, runtime_dir,
+             "--remount-ro", "/",  # the sandbox's own root: nothing new can be created outside the binds
+             "--chdir", workdir,
+             "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp",
+             "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
+             "--setenv", "LANG", "C.UTF-8", "--setenv", "TF_CPP_MIN_LOG_LEVEL", "3"]
+    for var in ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING"):
+        if var in os.environ:
+            argv += ["--setenv", var, os.environ[var]]
+    return argv
+
+
+def launch_sandboxed_kernel(connection_file: str, memory_bytes: int, cpu_seconds: int, kernel_args=()) -> None:
+    """Kernel launcher (the kernelspec's argv): set limits, then exec bwrap running ipykernel.
+
+    The kernel manager starts us in the notebook's folder, which becomes the sandbox's
+    only writable folder.
+    """
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 2**20, 512 * 2**20))  # no file over 512 MB
+    resource.setrlimit(resource.RLIMIT_NPROC, (512, 512))  # a fork bomb stops here (not for root)
+    workdir = os.getcwd()
+    # The ZeroMQ ipc sockets live under the connection's "ip" path prefix, in the job's private
+    # runtime folder; the connection file is copied there so the sandbox sees nothing else.
+    info = json.loads(Path(connection_file).read_text())
+    if info.get("transport") != "ipc" or not os.path.isabs(info.get("ip", "")):
+        raise SystemExit("the sandboxed kernel needs ipc transport with an absolute ip path prefix")
+    runtime_dir = str(Path(info["ip"]).parent)
+    inside = Path(runtime_dir) / Path(connection_file).name
+    shutil.copyfile(connection_file, inside)
+    argv = _sandbox_argv(workdir, runtime_dir) + [sys.executable, "-m", "ipykernel_launcher", "-f", str(inside),
+                                                  *kernel_args]
+    with open(os.devnull, "wb") as devnull:  # the kernel's console chatter; its real output goes over ZeroMQ
+        os.dup2(devnull.fileno(), 1)
+        os.dup2(devnull.fileno(), 2)
+    os.execvp(argv[0], argv)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 4:
+        raise SystemExit("usage: python -m dlcourse.sandbox CONNECTION_FILE MEMORY_BYTES CPU_SECONDS [kernel args...]")
+    launch_sandboxed_kernel(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])
