@@ -6,6 +6,7 @@ Modules, one concern each:
 - ``dlcourse.notebooks``: where the chapters are, making student versions, loading a notebook's functions.
 - ``dlcourse.grading``: nbgrader autograding of one notebook or a class, in a bwrap sandbox.
 - ``dlcourse.sandbox``: the sandboxed kernel's launcher (standard library only: it starts once per submission).
+- ``dlcourse.timing``: best-of-N and in-turns median timings, for the chapters' speed tables and ``make bench``.
 - ``dlcourse.cli``: the ``dlcourse`` command (check, grade, generate, execute).
 """
 
