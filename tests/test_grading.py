@@ -288,3 +288,51 @@ def test_cli_grade_rejects_bad_arguments(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "dlcourse.cli", "grade", str(tmp_path), "--out", str(tmp_path / "o"),
                           "--chapter", "ch99"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown chapter" in bad.stderr
+
+
+# ---------------------------------------------------------------------------- units (no grading run)
+
+
+def test_safe_extract_refuses_paths_outside_and_reports_duplicates(tmp_path, recwarn):
+    dest = tmp_path / "zips" / "dest"
+    dest.mkdir(parents=True)
+    outside = tmp_path / f"abs-{uuid.uuid4().hex[:8]}.txt"
+    unsafe = ["../evil.txt", "a/../../evil2.txt", str(outside), f"{dest}/inside-but-absolute.txt", "."]
+    zpath = tmp_path / "class.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:  # zipfile warns about the duplicate name: recwarn takes it
+        zf.writestr("export/alice/", "")
+        zf.writestr("export/alice/nb.ipynb", "first")
+        for name in unsafe:
+            zf.writestr(name, "x")
+        zf.writestr("export/bob/nb.ipynb", "bob's")
+        zf.writestr("export/alice/nb.ipynb", "second")
+
+    notes = grading._safe_extract(zpath, dest)
+
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*")) == [
+        "export", "export/alice", "export/alice/nb.ipynb", "export/bob", "export/bob/nb.ipynb"]
+    assert (dest / "export/alice/nb.ipynb").read_text() == "second", "the last of two entries is the one graded"
+    assert (dest / "export/bob/nb.ipynb").read_text() == "bob's"
+    assert not outside.exists() and not (tmp_path / "zips" / "evil.txt").exists()
+    assert not (tmp_path / "evil2.txt").exists()
+    assert sorted(notes) == sorted([f"skipped unsafe path in zip: {n!r}" for n in unsafe] +
+                                   ["duplicate entry in zip: 'export/alice/nb.ipynb' (the last one is graded)"])
+
+
+def test_summary_counts_statuses_and_means():
+    ex = {"a": (2.0, 2.0), "b": (0.0, 4.0)}
+    results = [grading.Result("ann", CH, "graded", 2.0, 6.0, dict(ex)),
+               grading.Result("bea", CH, "timeout", 6.0, 6.0, {"a": (2.0, 2.0), "b": (4.0, 4.0)},
+                              detail="cell timed out after 20 s: test_b"),
+               grading.Result("cy", CH, "graded", 2.0, 6.0, dict(ex)),
+               grading.Result("dan", CH, "missing", 0.0, 6.0, {"a": (0.0, 2.0), "b": (0.0, 4.0)},
+                              detail=f"no {CH}.ipynb")]
+    assert grading.summary(results, ["a note"]).splitlines() == [
+        "4 notebook(s): 2 graded, 1 timeout, 1 missing",
+        f"  bea/{CH}: timeout (cell timed out after 20 s: test_b)",
+        f"  dan/{CH}: missing (no {CH}.ipynb)",
+        f"{CH}: mean 3.33 / 6",
+        f"  {'a':<32}   2.00 / 2",
+        f"  {'b':<32}   1.33 / 4",
+        "note: a note"]
+    assert grading.summary([]) == "0 notebook(s): "

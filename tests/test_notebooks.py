@@ -9,6 +9,7 @@ as possible: the student version once (its run is both the end-to-end check and
 from __future__ import annotations
 
 import copy
+import os
 import re
 
 import nbformat
@@ -205,3 +206,25 @@ def test_attention_keeps_float32():
                    "attention_backward": ns.attention_backward(dout, q, k, v)}
         for name, arrays in results.items():
             assert all(a.dtype == dtype for a in arrays), f"{name} turned {np.dtype(dtype).name} into {[a.dtype for a in arrays]}"
+
+
+# ---------------------------------------------------------------------------- environment
+
+
+def test_environment_sets_then_restores_only_its_variables(monkeypatch):
+    """Restores on leaving and on an error; a variable that did not exist is removed again; a change
+    made inside the block to any other variable is left alone (unittest.mock.patch.dict would undo it)."""
+    monkeypatch.setenv("DLCOURSE_T_OLD", "old")
+    monkeypatch.delenv("DLCOURSE_T_NEW", raising=False)
+    monkeypatch.delenv("DLCOURSE_T_OTHER", raising=False)
+    with pytest.raises(RuntimeError, match="inside"):
+        with notebooks.environment(DLCOURSE_T_OLD="new", DLCOURSE_T_NEW="1"):
+            assert (os.environ["DLCOURSE_T_OLD"], os.environ["DLCOURSE_T_NEW"]) == ("new", "1")
+            os.environ["DLCOURSE_T_OTHER"] = "set inside"
+            raise RuntimeError("inside")
+    assert os.environ["DLCOURSE_T_OLD"] == "old"
+    assert "DLCOURSE_T_NEW" not in os.environ
+    assert os.environ["DLCOURSE_T_OTHER"] == "set inside"
+    with notebooks.environment(DLCOURSE_T_NEW="2"):
+        assert os.environ["DLCOURSE_T_NEW"] == "2"
+    assert "DLCOURSE_T_NEW" not in os.environ
