@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from dlcourse import notebooks, reference  # noqa: E402
+from dlcourse import notebooks, reference, timing  # noqa: E402
 
 
 @dataclass
@@ -50,18 +49,6 @@ class Case:
 def compiled(fn):
     """``tf.function(fn)``: the TensorFlow side as a user who cares about speed would call it."""
     return reference.tf().function(fn)
-
-
-def interleaved_medians(numpy_fn, tf_fn, repeat):
-    """Median seconds of each, timed alternately after one warm-up call each (tracing, allocation)."""
-    numpy_fn(), tf_fn()
-    times = ([], [])
-    for _ in range(repeat):
-        for fn, bucket in zip((numpy_fn, tf_fn), times):
-            start = time.perf_counter()
-            fn()
-            bucket.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def load_cases(only=None):
@@ -175,7 +162,7 @@ def time_operations(cases, repeat):
         for dtype in ("float32", "float64"):
             numpy_fn, tf_fn = case.make(dtype)
             with tf.device("/CPU:0"):
-                t_np, t_tf = interleaved_medians(numpy_fn, tf_fn, repeat)
+                t_np, t_tf = timing.median_times({"numpy": numpy_fn, "tf": tf_fn}, repeat).values()
             ratio = t_np / t_tf
             goal = case.goal if dtype == "float32" else None
             rows.append({"operation": case.name, "shape": case.shape, "dtype": dtype, "baseline": case.baseline,
