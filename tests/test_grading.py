@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader.preprocessors import ClearHiddenTests
 
 from dlcourse import grading, notebooks
 
@@ -31,6 +32,7 @@ SOLUTION = nbformat.read(notebooks.solution_path(CH, ROOT), as_version=4)
 ANSWERS = {c.metadata.nbgrader["grade_id"]: c.source for c in SOLUTION.cells if notebooks.is_answer_cell(c)}
 POINTS = grading.chapter_exercises(CH, ROOT)  # {"rel_error": 3, "numerical_gradient": 3}
 TOTAL = sum(POINTS.values())
+HIDDEN_BEGIN = ClearHiddenTests(config=notebooks.nbgrader_config(ROOT)).begin_test_delimeter
 PROBE_TAG = uuid.uuid4().hex[:8]  # names of files the hostile notebook tries to create on the host
 
 
@@ -248,7 +250,7 @@ def test_feedback_hides_hidden_tests(batch):
     assert hidden_line in notebooks.solution_path(CH, ROOT).read_text()
     for student in ("alice", "bob", "carol"):
         html = (batch["out"] / "feedback" / student / CH / f"{CH}.html").read_text(encoding="utf-8")
-        assert "default_rng(1234)" not in html and "BEGIN HIDDEN TESTS" not in html
+        assert "default_rng(1234)" not in html and HIDDEN_BEGIN not in html
 
 
 def test_originals_and_course_unchanged(batch):
@@ -317,6 +319,43 @@ def test_safe_extract_refuses_paths_outside_and_reports_duplicates(tmp_path, rec
     assert not (tmp_path / "evil2.txt").exists()
     assert sorted(notes) == sorted([f"skipped unsafe path in zip: {n!r}" for n in unsafe] +
                                    ["duplicate entry in zip: 'export/alice/nb.ipynb' (the last one is graded)"])
+
+
+@pytest.mark.parametrize("begin, end", [(None, None), ("# >>> instructor only", "# <<< instructor only")])
+def test_feedback_hides_hidden_test_code_and_traceback(begin, end):
+    """The course's delimiter, or any other a course configures for nbgrader's ClearHiddenTests."""
+    config = notebooks.nbgrader_config(ROOT)
+    if begin:
+        config.ClearHiddenTests.begin_test_delimeter, config.ClearHiddenTests.end_test_delimeter = begin, end
+    begin, end = begin or "### BEGIN HIDDEN TESTS", end or "### END HIDDEN TESTS"
+    meta = {"grade": True, "solution": False, "locked": True, "points": 1}
+    hidden = nbformat.v4.new_code_cell(f"assert f(1) == 1\n{begin}\nassert f(2) == 5, 'two'\n{end}\n",
+                                       metadata={"nbgrader": {**meta, "grade_id": "test_f_hidden"}})
+    visible = nbformat.v4.new_code_cell("assert f(1) == 2, 'one'",
+                                        metadata={"nbgrader": {**meta, "grade_id": "test_f"}})
+    for cell, line, why in ((hidden, "assert f(2) == 5, 'two'", "two"), (visible, "assert f(1) == 2, 'one'", "one")):
+        cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue=why,
+                                               traceback=["Traceback (most recent call last)", line, "AssertionError"])]
+    nb = nbformat.v4.new_notebook(cells=[hidden, visible])
+
+    assert grading.ClearHiddenTestsAndTracebacks in grading._feedback_preprocessors()
+    nb, _ = grading.ClearHiddenTestsAndTracebacks(config=config).preprocess(nb, {})
+
+    assert nb.cells[0].source.strip() == "assert f(1) == 1"
+    assert nb.cells[0].outputs[0].traceback == ["AssertionError: two", "(in a hidden test: its code is not shown)"]
+    assert nb.cells[1].outputs[0].traceback[1] == "assert f(1) == 2, 'one'", "a visible test keeps its traceback"
+
+
+def test_preprocessors_are_nbgrader_s_plus_ours():
+    from nbgrader.converters import Autograde, GenerateFeedback
+    from nbgrader.preprocessors import Execute
+
+    pps = grading._autograde_preprocessors()
+    nbgrader_s = Autograde.class_traits()["autograde_preprocessors"].default()
+    assert [p for p in pps if p is not grading.CutLongOutputs] == nbgrader_s
+    assert pps[pps.index(Execute) + 1] is grading.CutLongOutputs, "outputs are cut right after execution"
+    assert grading._feedback_preprocessors() == [*GenerateFeedback.class_traits()["preprocessors"].default(),
+                                                 grading.ClearHiddenTestsAndTracebacks]
 
 
 def test_summary_counts_statuses_and_means():

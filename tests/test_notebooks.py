@@ -15,12 +15,14 @@ import re
 import nbformat
 import numpy as np
 import pytest
+from nbgrader.preprocessors import ClearHiddenTests
 from nbgrader.validator import Validator
 
 from dlcourse import notebooks
 
 ROOT = notebooks.course_root()
 CHAPTERS = notebooks.chapter_ids(ROOT)
+HIDDEN_BEGIN = ClearHiddenTests(config=notebooks.nbgrader_config(ROOT)).begin_test_delimeter  # as nbgrader finds them
 EXPECTED_CHAPTERS = ["ch00_start", "ch01_gradient_descent", "ch02_convolution", "ch03_lstm", "ch04_attention"]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STUB = "raise NotImplementedError()"
@@ -74,7 +76,7 @@ def test_hygiene(chapter):
         name = nbgrader_meta(c)["grade_id"]
         assert re.search(rf"^def {re.escape(name)}\(", c.source, re.M), (
             f"{chapter}: answer cell {name} must define the function {name}() (the graded API)")
-    hidden = [c for c in tests if "### BEGIN HIDDEN TESTS" in c.source]
+    hidden = [c for c in tests if HIDDEN_BEGIN in c.source]
     for c in answers:
         name = nbgrader_meta(c)["grade_id"]
         assert any(re.search(rf"\b{re.escape(name)}\(", h.source) for h in hidden), (

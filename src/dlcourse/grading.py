@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 
 from . import notebooks
 from .sandbox import sandbox_available  # noqa: F401 - part of the grading API (cli, make bench)
@@ -41,7 +41,6 @@ STATUSES = ("graded", "timeout", "error", "unreadable", "missing")
 DEFAULT_TIMEOUT = 60  # seconds per cell; graded cells are meant to take under 10 s
 DEFAULT_MEMORY_GB = 4.0
 MAX_OUTPUT_CHARS = 20_000  # per output; a 100 MB print is cut to this before it is stored
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
 @dataclass
@@ -116,19 +115,37 @@ class CutLongOutputs(NbGraderPreprocessor):
         return cell, resources
 
 
-class HideHiddenTracebacks(NbGraderPreprocessor):
-    """For feedback: a failing hidden test shows its error, not its code.
+class ClearHiddenTestsAndTracebacks(ClearHiddenTests):
+    """For feedback: nbgrader's ClearHiddenTests, which removes the hidden test code (nbgrader #917),
+    and a failing hidden test shows its error, not the traceback that would quote that code.
 
-    nbgrader's ClearHiddenTests removes the hidden source lines (nbgrader #917), but the
-    traceback of a failing hidden test would still quote them.
+    A cell holds hidden tests when it holds nbgrader's delimiter, as configured for ClearHiddenTests
+    (``begin_test_delimeter``), the very test by which ClearHiddenTests clears it.
     """
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type == "code" and HIDDEN_BEGIN in cell.source:
+        if self.begin_test_delimeter in cell.source:
             for out in cell.get("outputs", []):
                 if out.output_type == "error":
                     out.traceback = [f"{out.ename}: {out.evalue}", "(in a hidden test: its code is not shown)"]
-        return cell, resources
+        return super().preprocess_cell(cell, resources, index)
+
+
+def _autograde_preprocessors() -> list:
+    """nbgrader's Autograde preprocessors, with CutLongOutputs right after Execute."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+
+    pps = Autograde.class_traits()["autograde_preprocessors"].default()
+    after = pps.index(Execute) + 1
+    return [*pps[:after], CutLongOutputs, *pps[after:]]
+
+
+def _feedback_preprocessors() -> list:
+    """nbgrader's GenerateFeedback preprocessors, then ClearHiddenTestsAndTracebacks."""
+    from nbgrader.converters import GenerateFeedback
+
+    return [*GenerateFeedback.class_traits()["preprocessors"].default(), ClearHiddenTestsAndTracebacks]
 
 
 # ---------------------------------------------------------------------------- one submission
@@ -212,11 +229,8 @@ def grade_one(student: str, chapter: str, submission: Path | None, feedback_dir:
 
 
 def _autograde(result, submission, feedback_dir, root, timeout, memory_gb, sandbox, template) -> Result:
-    from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde, GenerateFeedback
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, Execute,
-                                        GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades)
 
     chapter, sid = result.chapter, "student"  # inside the throwaway course the student has a plain id
     notebooks.venv_on_path()
@@ -238,11 +252,8 @@ def _autograde(result, submission, feedback_dir, root, timeout, memory_gb, sandb
         config.IgnorePattern.pattern = r"[\s\S]*"  # any stderr (TensorFlow, warnings): tests fail by raising
         config.OverwriteCells.add_missing_cells = True  # a deleted test cell is put back
         config.LimitOutput.max_lines = 1000
-        config.Autograde.autograde_preprocessors = [
-            Execute, CutLongOutputs, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-            AssignLatePenalties, CheckCellMetadata]  # nbgrader's list, with CutLongOutputs added
-        config.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHiddenTracebacks,
-                                                 ClearHiddenTests]
+        config.Autograde.autograde_preprocessors = _autograde_preprocessors()
+        config.GenerateFeedback.preprocessors = _feedback_preprocessors()
 
         env = {"JUPYTER_PATH": str(jpath), "JUPYTER_RUNTIME_DIR": str(runtime), "NBGRADER_EXECUTION": "autograde"}
         with notebooks.environment(**env):
