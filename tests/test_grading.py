@@ -299,7 +299,8 @@ def test_safe_extract_refuses_paths_outside_and_reports_duplicates(tmp_path, rec
     dest = tmp_path / "zips" / "dest"
     dest.mkdir(parents=True)
     outside = tmp_path / f"abs-{uuid.uuid4().hex[:8]}.txt"
-    unsafe = ["../evil.txt", "a/../../evil2.txt", str(outside), f"{dest}/inside-but-absolute.txt", "."]
+    unsafe = ["../evil.txt", "a/../../evil2.txt", str(outside), f"{dest}/inside-but-absolute.txt", ".",
+              "export/alice/../bob/back-and-forth.ipynb"]
     zpath = tmp_path / "class.zip"
     with zipfile.ZipFile(zpath, "w") as zf:  # zipfile warns about the duplicate name: recwarn takes it
         zf.writestr("export/alice/", "")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import shutil
 import sys
@@ -27,9 +26,10 @@ import tempfile
 import unicodedata
 import warnings
 import zipfile
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
@@ -316,25 +316,25 @@ def _autograde(result, submission, feedback_dir, root, timeout, memory_gb, sandb
 
 
 def _safe_extract(zip_path: Path, dest: Path) -> list[str]:
-    """Extract a zip, refusing entries that would land outside ``dest``. Returns warnings."""
-    warnings, seen = [], set()
+    """Extract a zip into ``dest``, refusing entries that would land outside it. Returns notes.
+
+    An entry is refused when its name is absolute, has a ``..`` part, or names ``dest`` itself;
+    the rest land at ``dest / name`` (zipfile writes no symlinks, so none can lead out).
+    Where two entries land on one file, the later one is extracted last: that one is graded.
+    """
+    notes, safe = [], []
     with zipfile.ZipFile(zip_path) as zf:
         for info in zf.infolist():
-            name = info.filename
-            target = (dest / name).resolve()
-            if name.startswith("/") or not str(target).startswith(str(dest.resolve()) + os.sep):
-                warnings.append(f"skipped unsafe path in zip: {name!r}")
-                continue
-            if name in seen:
-                warnings.append(f"duplicate entry in zip: {name!r} (the last one is graded)")
-            seen.add(name)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
-    return warnings
+            parts = PurePosixPath(info.filename).parts
+            if info.filename.startswith("/") or ".." in parts or not parts:
+                notes.append(f"skipped unsafe path in zip: {info.filename!r}")
+            else:
+                safe.append(info)
+        counts = Counter(PurePosixPath(info.filename) for info in safe)  # "a//b" and "a/./b/" are "a/b"
+        notes += [f"duplicate entry in zip: {str(name)!r} (the last one is graded)"
+                  for name, n in counts.items() if n > 1]
+        zf.extractall(dest, members=safe)
+    return notes
 
 
 def _students_root(folder: Path, chapters: list[str]) -> Path:
