@@ -204,12 +204,14 @@ def prepare_chapter(chapter: str, root: Path, dest: Path) -> Path:
 
 def grade_one(student: str, chapter: str, submission: Path | None, feedback_dir: Path | None, *,
               root: Path, timeout: int = DEFAULT_TIMEOUT, memory_gb: float = DEFAULT_MEMORY_GB,
-              sandbox: bool = True, template: Path | None = None) -> Result:
+              sandbox: bool = True, template: Path | None = None, exercises: dict[str, float] | None = None) -> Result:
     """Grade one student's notebook of one chapter. Never raises: problems become a status.
 
-    ``template`` is a course made by ``prepare_chapter`` (made here when not given).
+    ``template`` is a course made by ``prepare_chapter``, ``exercises`` the chapter's
+    ``chapter_exercises`` (both made here when not given).
     """
-    exercises = chapter_exercises(chapter, root)
+    if exercises is None:
+        exercises = chapter_exercises(chapter, root)
     result = Result(student, chapter, "missing", max_score=sum(exercises.values()),
                     exercises={ex: (0.0, pts) for ex, pts in exercises.items()})
     if submission is None or not Path(submission).is_file():
@@ -382,10 +384,10 @@ def find_submissions(folder: Path, chapters: list[str]) -> tuple[list[tuple[str,
 
 
 def _grade_job(args):
-    student, chapter, path, out, root, timeout, memory_gb, sandbox, template = args
+    student, chapter, path, out, root, timeout, memory_gb, sandbox, template, exercises = args
     feedback = Path(out) / "feedback" / student / chapter if out else None
     return grade_one(student, chapter, path, feedback, root=root, timeout=timeout, memory_gb=memory_gb,
-                     sandbox=sandbox, template=template)
+                     sandbox=sandbox, template=template, exercises=exercises)
 
 
 def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, jobs: int = 1,
@@ -418,8 +420,10 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
             folder = submissions
         items, found_warnings = find_submissions(folder, chapters)
         warnings += found_warnings
-        templates = {c: prepare_chapter(c, root, Path(work) / "templates" / c) for c in sorted({c for _, c, _ in items})}
-        jobs_args = [(s, c, p, str(out), root, timeout, memory_gb, sandbox, templates[c]) for s, c, p in items]
+        points = {c: chapter_exercises(c, root) for c in sorted({c for _, c, _ in items})}  # read once a batch
+        templates = {c: prepare_chapter(c, root, Path(work) / "templates" / c) for c in points}
+        jobs_args = [(s, c, p, str(out), root, timeout, memory_gb, sandbox, templates[c], points[c])
+                     for s, c, p in items]
         bar = tqdm(total=len(jobs_args), desc="grading", unit="notebook", disable=not progress)
         results = []
         if jobs <= 1:
@@ -435,14 +439,13 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
                     bar.update()
         bar.close()
     results.sort(key=lambda r: (r.student, r.chapter))
-    write_grades_csv(results, out / "grades.csv", root)
+    write_grades_csv(results, out / "grades.csv", points)
     return results, warnings
 
 
-def write_grades_csv(results, path: Path, root: Path) -> None:
-    exercises = []
-    for chapter in sorted({r.chapter for r in results}):
-        exercises += [ex for ex in chapter_exercises(chapter, root) if ex not in exercises]
+def write_grades_csv(results, path: Path, points: dict[str, dict[str, float]]) -> None:
+    """grades.csv: a row per result, a column per exercise; ``points`` is chapter -> ``chapter_exercises``."""
+    exercises = list(dict.fromkeys(ex for chapter in sorted({r.chapter for r in results}) for ex in points[chapter]))
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["student", "chapter", "score", "max_score", "status", *exercises, "detail"])
