@@ -53,13 +53,13 @@ def cmd_grade(args) -> int:
               "every submission.", file=sys.stderr)
         return 2
     try:
-        results, warnings = grading.grade_class(
+        results, notes = grading.grade_class(
             args.submissions, args.out, chapter=args.chapter, jobs=args.jobs, timeout=args.timeout,
             memory_gb=args.memory, sandbox=sandbox)
     except (ValueError, FileNotFoundError) as err:
         print(f"dlcourse grade: {err}", file=sys.stderr)
         return 2
-    print(grading.summary(results, warnings))
+    print(grading.summary(results, notes))
     print(f"wrote {args.out}/grades.csv and {args.out}/feedback/")
     return 0
 

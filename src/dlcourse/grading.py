@@ -318,7 +318,7 @@ def _autograde(result, submission, feedback_dir, root, timeout, memory_gb, sandb
 
 
 def _safe_extract(zip_path: Path, dest: Path) -> list[str]:
-    """Extract a zip into ``dest``, refusing entries that would land outside it. Returns notes.
+    """Extract a zip into ``dest``, refusing entries that would land outside it. Returns notes (warnings).
 
     An entry is refused when its name is absolute, has a ``..`` part, or names ``dest`` itself;
     the rest land at ``dest / name`` (zipfile writes no symlinks, so none can lead out).
@@ -352,7 +352,7 @@ def _students_root(folder: Path, chapters: list[str]) -> Path:
 
 
 def find_submissions(folder: Path, chapters: list[str]) -> tuple[list[tuple[str, str, Path | None]], list[str]]:
-    """(student, chapter, notebook path or None) for every student and chapter, plus warnings.
+    """(student, chapter, notebook path or None) for every student and chapter, plus notes (warnings).
 
     Every folder at the top is a student. The chapters are those of ``chapters`` that any
     student submitted; each student gets one item per such chapter, with None where the
@@ -361,26 +361,26 @@ def find_submissions(folder: Path, chapters: list[str]) -> tuple[list[tuple[str,
     """
     root = _students_root(folder, chapters)
     by_name: dict[str, Path] = {}
-    warnings = []
+    notes = []
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))):
         name = unicodedata.normalize("NFC", d.name)
         if name in by_name:
             keep = max(by_name[name], d, key=lambda p: p.stat().st_mtime)
-            warnings.append(f"two folders for student {name!r}: grading {keep.name!r}, the newer")
+            notes.append(f"two folders for student {name!r}: grading {keep.name!r}, the newer")
             d = keep
         by_name[name] = d
     present = [c for c in chapters if any((d / c).is_dir() for d in by_name.values())]
     items = []
     for name, d in sorted(by_name.items()):
         if not any((d / c).is_dir() for c in chapters):
-            warnings.append(f"{name}: no chapter folder (expected {name}/<chapter>/<chapter>.ipynb)")
+            notes.append(f"{name}: no chapter folder (expected {name}/<chapter>/<chapter>.ipynb)")
         for chapter in present:
             nb = d / chapter / f"{chapter}.ipynb"
             items.append((name, chapter, nb if nb.is_file() else None))
             extra = sorted(p.name for p in (d / chapter).glob("*.ipynb") if p.name != nb.name)
             if extra:
-                warnings.append(f"{name}/{chapter}: ignored other notebooks {extra}")
-    return items, warnings
+                notes.append(f"{name}/{chapter}: ignored other notebooks {extra}")
+    return items, notes
 
 
 def _grade_job(args):
@@ -395,7 +395,8 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
                 root: Path | None = None, progress: bool = True):
     """Grade every submission under ``submissions`` (a folder or a .zip); write grades.csv and feedback.
 
-    Returns (results, warnings). Results are sorted by student, then chapter, whatever ``jobs`` is.
+    Returns (results, notes), notes being warnings about the submissions (strings). Results are
+    sorted by student, then chapter, whatever ``jobs`` is.
     """
     from tqdm.auto import tqdm
 
@@ -409,17 +410,17 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
         raise FileNotFoundError(f"no such folder or zip: {submissions}")
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dlg-batch-") as work:
-        warnings = []
+        notes = []
         if submissions.is_file():
             if not zipfile.is_zipfile(submissions):
                 raise ValueError(f"{submissions} is neither a folder nor a .zip file")
             folder = Path(work) / "unzipped"
             folder.mkdir()
-            warnings += _safe_extract(submissions, folder)
+            notes += _safe_extract(submissions, folder)
         else:
             folder = submissions
-        items, found_warnings = find_submissions(folder, chapters)
-        warnings += found_warnings
+        items, found = find_submissions(folder, chapters)
+        notes += found
         points = {c: chapter_exercises(c, root) for c in sorted({c for _, c, _ in items})}  # read once a batch
         templates = {c: prepare_chapter(c, root, Path(work) / "templates" / c) for c in points}
         jobs_args = [(s, c, p, str(out), root, timeout, memory_gb, sandbox, templates[c], points[c])
@@ -440,7 +441,7 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
         bar.close()
     results.sort(key=lambda r: (r.student, r.chapter))
     write_grades_csv(results, out / "grades.csv", points)
-    return results, warnings
+    return results, notes
 
 
 def write_grades_csv(results, path: Path, points: dict[str, dict[str, float]]) -> None:
@@ -458,10 +459,10 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def summary(results, warnings=()) -> str:
-    """A one-screen summary of a batch."""
-    lines = [f"{len(results)} notebook(s): " + ", ".join(
-        f"{sum(r.status == s for r in results)} {s}" for s in STATUSES if any(r.status == s for r in results))]
+def summary(results, notes=()) -> str:
+    """A one-screen summary of a batch; ``notes`` are grade_class's warnings."""
+    counts = Counter(r.status for r in results)
+    lines = [f"{len(results)} notebook(s): " + ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])]
     for r in results:
         if r.status != "graded":
             lines.append(f"  {r.student}/{r.chapter}: {r.status}" + (f" ({r.detail})" if r.detail else ""))
@@ -473,7 +474,7 @@ def summary(results, warnings=()) -> str:
         for ex, (_, pts) in rows[0].exercises.items():
             mean = sum(r.exercises.get(ex, (0, 0))[0] for r in rows) / len(rows)
             lines.append(f"  {ex:<32} {mean:6.2f} / {pts:g}")
-    lines += [f"note: {w}" for w in warnings]
+    lines += [f"note: {note}" for note in notes]
     return "\n".join(lines)
 
 
