@@ -79,7 +79,9 @@ def nbgrader_config(course: Path | None = None, **course_directory):
 @contextlib.contextmanager
 def environment(**values):
     """Set environment variables for the duration of a ``with`` block, then restore them.
-    (nbgrader.utils.setenv would do, but it restores the wrong values and not on errors.)"""
+    (nbgrader.utils.setenv would do, but it restores the wrong values and not on errors;
+    unittest.mock.patch.dict(os.environ) restores the whole environment instead, undoing any other
+    change made meanwhile, by emptying os.environ and filling it again.)"""
     old = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
