@@ -87,6 +87,7 @@ for target in ["{root}/pwned-{tag}", "{subs}/pwned-{tag}", "/work/pwned-{tag}", 
         pass
 print("SANDBOX-PROBE found=%s" % sorted(set(found)))
 print("SANDBOX-PROBE wrote=%s" % wrote)
+print("SANDBOX-PROBE threads=%s" % ",".join(os.environ.get(v, "-") for v in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")))
 '''
 
 
@@ -243,6 +244,30 @@ def test_sandbox_hides_the_course_and_blocks_writes(batch):
     for target in [ROOT / f"pwned-{PROBE_TAG}", batch["subs"] / f"pwned-{PROBE_TAG}",
                    Path("/work") / f"pwned-{PROBE_TAG}", Path("/") / f"pwned-{PROBE_TAG}"]:
         assert not target.exists(), f"student code wrote {target}"
+
+
+def test_parallel_kernels_share_the_cores(batch):
+    """The batch ran with jobs=2: each kernel, inside its sandbox, was given half the cores' threads."""
+    cores = len(os.sched_getaffinity(0))
+    expected = [os.environ.get(v, str(max(1, cores // 2))) for v in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")]
+    html = (batch["out"] / "feedback" / "mallory" / CH / f"{CH}.html").read_text(encoding="utf-8")
+    seen = re.search(r"SANDBOX-PROBE threads=([\w-]+,[\w-]+)", html).group(1).split(",")  # the output, not the source
+    assert seen == expected, (f"the kernel saw OMP_NUM_THREADS, TF_NUM_INTRAOP_THREADS = {seen}, expected {expected}: "
+                              "is grading._share_cores the pool's initializer, and sandbox.THREAD_VARS passed to bwrap?")
+
+
+def test_share_cores_keeps_what_the_instructor_set(monkeypatch):
+    for var in grading.THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    grading._share_cores(3)
+    assert os.environ["OMP_NUM_THREADS"] == "7"
+    assert all(os.environ[v] == "2" for v in grading.THREAD_VARS if v != "OMP_NUM_THREADS"), "8 cores // 3 jobs = 2"
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.delenv("MKL_NUM_THREADS")
+    grading._share_cores(4)
+    assert os.environ["MKL_NUM_THREADS"] == "1", "at least one thread per kernel"
 
 
 def test_feedback_hides_hidden_tests(batch):

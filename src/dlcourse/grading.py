@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 import sys
@@ -35,7 +36,7 @@ import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 
 from . import notebooks
-from .sandbox import sandbox_available  # noqa: F401 - part of the grading API (cli, make bench)
+from .sandbox import THREAD_VARS, sandbox_available  # noqa: F401 - part of the grading API (cli, make bench)
 
 STATUSES = ("graded", "timeout", "error", "unreadable", "missing")
 DEFAULT_TIMEOUT = 60  # seconds per cell; graded cells are meant to take under 10 s
@@ -248,6 +249,9 @@ def _autograde(result, submission, feedback_dir, root, timeout, memory_gb, sandb
 
         config = _course_config(course, root)
         config.Execute.timeout = timeout
+        # nbgrader makes a late output an error (raise_on_iopub_timeout), and nbclient waits 4 s for
+        # the outputs of a finished cell: on a busy machine a long print took longer and cost the grade.
+        config.Execute.iopub_timeout = timeout
         config.KernelManager.transport = "ipc"  # the sandbox has no network, not even loopback
         config.KernelManager.ip = str(runtime / "k")  # sockets k-<port>, absolute so both sides agree
         config.IgnorePattern.enabled = True
@@ -390,6 +394,17 @@ def _grade_job(args):
                      sandbox=sandbox, template=template, exercises=exercises)
 
 
+def _share_cores(jobs: int) -> None:
+    """Worker start-up for ``--jobs N``: each of the N kernels gets cores // N threads (at least 1).
+
+    Otherwise every kernel's OpenBLAS and TensorFlow start a thread per core, N times over, and the
+    kernels spend the time switching. A value the instructor already set is kept.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    for var in THREAD_VARS:
+        os.environ.setdefault(var, str(max(1, cores // jobs)))
+
+
 def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, jobs: int = 1,
                 timeout: int = DEFAULT_TIMEOUT, memory_gb: float = DEFAULT_MEMORY_GB, sandbox: bool = True,
                 root: Path | None = None, progress: bool = True):
@@ -434,7 +449,8 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
         else:
             import multiprocessing
 
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_share_cores, initargs=(jobs,)) as pool:
                 for r in pool.map(_grade_job, jobs_args):
                     results.append(r)
                     bar.update()

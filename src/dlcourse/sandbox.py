@@ -15,6 +15,12 @@ import sys
 from pathlib import Path
 
 
+#: Thread counts of the BLAS/OpenMP libraries and of TensorFlow. Passed into the sandbox when set, so
+#: that ``dlcourse grade --jobs N`` can give each of its N kernels a share of the cores.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+               "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
 def sandbox_available() -> bool:
     return shutil.which("bwrap") is not None
 
@@ -34,7 +40,7 @@ def _sandbox_argv(workdir: str, runtime_dir: str) -> list[str]:
              "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp",
              "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
              "--setenv", "LANG", "C.UTF-8", "--setenv", "TF_CPP_MIN_LOG_LEVEL", "3"]
-    for var in ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING"):
+    for var in ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING", *THREAD_VARS):
         if var in os.environ:
             argv += ["--setenv", var, os.environ[var]]
     return argv
