@@ -110,7 +110,7 @@ def time_notebook(path):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def time_grading(chapters, copies=2, throughput_copies=4, throughput_chapter="ch00_start"):
+def time_grading(chapters, copies=2, throughput_copies=4, throughput_chapter="ch03_lstm"):
     """Seconds per graded submission per chapter (jobs 1), and batch throughput at jobs 1 and 2.
 
     Submissions are copies of the solution notebook, graded by dlcourse.grading exactly as
