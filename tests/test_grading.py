@@ -23,6 +23,7 @@ import pytest
 from nbgrader.preprocessors import ClearHiddenTests
 
 from dlcourse import grading, notebooks
+from dlcourse.grading import batch as grading_batch, submission as grading_submission
 
 ROOT = notebooks.course_root()
 CH = "ch00_start"
@@ -253,7 +254,7 @@ def test_parallel_kernels_share_the_cores(batch):
     html = (batch["out"] / "feedback" / "mallory" / CH / f"{CH}.html").read_text(encoding="utf-8")
     seen = re.search(r"SANDBOX-PROBE threads=([\w-]+,[\w-]+)", html).group(1).split(",")  # the output, not the source
     assert seen == expected, (f"the kernel saw OMP_NUM_THREADS, TF_NUM_INTRAOP_THREADS = {seen}, expected {expected}: "
-                              "is grading._share_cores the pool's initializer, and sandbox.THREAD_VARS passed to bwrap?")
+                              "is grading_batch._share_cores the pool's initializer, and sandbox.THREAD_VARS passed to bwrap?")
 
 
 def test_share_cores_keeps_what_the_instructor_set(monkeypatch):
@@ -261,12 +262,12 @@ def test_share_cores_keeps_what_the_instructor_set(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
-    grading._share_cores(3)
+    grading_batch._share_cores(3)
     assert os.environ["OMP_NUM_THREADS"] == "7"
     assert all(os.environ[v] == "2" for v in grading.THREAD_VARS if v != "OMP_NUM_THREADS"), "8 cores // 3 jobs = 2"
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     monkeypatch.delenv("MKL_NUM_THREADS")
-    grading._share_cores(4)
+    grading_batch._share_cores(4)
     assert os.environ["MKL_NUM_THREADS"] == "1", "at least one thread per kernel"
 
 
@@ -335,7 +336,7 @@ def test_safe_extract_refuses_paths_outside_and_reports_duplicates(tmp_path, rec
         zf.writestr("export/bob/nb.ipynb", "bob's")
         zf.writestr("export/alice/nb.ipynb", "second")
 
-    notes = grading._safe_extract(zpath, dest)
+    notes = grading_batch._safe_extract(zpath, dest)
 
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*")) == [
         "export", "export/alice", "export/alice/nb.ipynb", "export/bob", "export/bob/nb.ipynb"]
@@ -364,8 +365,8 @@ def test_feedback_hides_hidden_test_code_and_traceback(begin, end):
                                                traceback=["Traceback (most recent call last)", line, "AssertionError"])]
     nb = nbformat.v4.new_notebook(cells=[hidden, visible])
 
-    assert grading.ClearHiddenTestsAndTracebacks in grading._feedback_preprocessors()
-    nb, _ = grading.ClearHiddenTestsAndTracebacks(config=config).preprocess(nb, {})
+    assert grading_submission.ClearHiddenTestsAndTracebacks in grading_submission._feedback_preprocessors()
+    nb, _ = grading_submission.ClearHiddenTestsAndTracebacks(config=config).preprocess(nb, {})
 
     assert nb.cells[0].source.strip() == "assert f(1) == 1"
     assert nb.cells[0].outputs[0].traceback == ["AssertionError: two", "(in a hidden test: its code is not shown)"]
@@ -376,19 +377,19 @@ def test_preprocessors_are_nbgrader_s_plus_ours():
     from nbgrader.converters import Autograde, GenerateFeedback
     from nbgrader.preprocessors import Execute
 
-    pps = grading._autograde_preprocessors()
+    pps = grading_submission._autograde_preprocessors()
     nbgrader_s = Autograde.class_traits()["autograde_preprocessors"].default()
-    assert [p for p in pps if p is not grading.CutLongOutputs] == nbgrader_s
-    assert pps[pps.index(Execute) + 1] is grading.CutLongOutputs, "outputs are cut right after execution"
-    assert grading._feedback_preprocessors() == [*GenerateFeedback.class_traits()["preprocessors"].default(),
-                                                 grading.ClearHiddenTestsAndTracebacks]
+    assert [p for p in pps if p is not grading_submission.CutLongOutputs] == nbgrader_s
+    assert pps[pps.index(Execute) + 1] is grading_submission.CutLongOutputs, "outputs are cut right after execution"
+    assert grading_submission._feedback_preprocessors() == [*GenerateFeedback.class_traits()["preprocessors"].default(),
+                                                 grading_submission.ClearHiddenTestsAndTracebacks]
 
 
 def test_a_batch_reads_each_chapter_s_exercises_once(tmp_path, monkeypatch):
     for student in ("amy", "ben"):
         (tmp_path / "subs" / student / CH).mkdir(parents=True)  # a chapter folder without the notebook: missing
     read, real = [], grading.chapter_exercises
-    monkeypatch.setattr(grading, "chapter_exercises", lambda chapter, root: read.append(chapter) or real(chapter, root))
+    monkeypatch.setattr(grading_batch, "chapter_exercises", lambda chapter, root: read.append(chapter) or real(chapter, root))
     results, _ = grading.grade_class(tmp_path / "subs", tmp_path / "out", jobs=1, progress=False)
     assert [(r.student, r.status, r.max_score, r.exercises) for r in results] == [
         (s, "missing", TOTAL, {ex: (0.0, pts) for ex, pts in POINTS.items()}) for s in ("amy", "ben")]

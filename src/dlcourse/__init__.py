@@ -4,7 +4,7 @@ Modules, one concern each:
 - ``dlcourse.check``: relative error, ``assert_close``, gradient checks, the tolerance policy.
 - ``dlcourse.reference``: TensorFlow/Keras as the reference (quiet import, device, seeds, layers).
 - ``dlcourse.notebooks``: where the chapters are, making student versions, loading a notebook's functions.
-- ``dlcourse.grading``: nbgrader autograding of one notebook or a class, in a bwrap sandbox.
+- ``dlcourse.grading``: nbgrader autograding of one notebook or a class (a package: batch, submission, ...).
 - ``dlcourse.sandbox``: the sandboxed kernel's launcher (standard library only: it starts once per submission).
 - ``dlcourse.timing``: best-of-N and in-turns median timings, for the chapters' speed tables and ``make bench``.
 - ``dlcourse.cli``: the ``dlcourse`` command (check, grade, generate, execute).
