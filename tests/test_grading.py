@@ -388,14 +388,16 @@ def test_preprocessors_are_nbgrader_s_plus_ours():
 def test_a_batch_reads_each_chapter_s_exercises_once(tmp_path, monkeypatch):
     for student in ("amy", "ben"):
         (tmp_path / "subs" / student / CH).mkdir(parents=True)  # a chapter folder without the notebook: missing
-    read, real = [], grading.chapter_exercises
-    monkeypatch.setattr(grading_batch, "chapter_exercises", lambda chapter, root: read.append(chapter) or real(chapter, root))
+    read = []
+    real = grading.ChapterSource.from_course
+    monkeypatch.setattr(grading_batch.ChapterSource, "from_course",
+                        classmethod(lambda cls, chapter, root: read.append(chapter) or real(chapter, root)))
     results, _ = grading.grade_class(tmp_path / "subs", tmp_path / "out", jobs=1, progress=False)
     assert [(r.student, r.status, r.max_score, r.exercises) for r in results] == [
         (s, "missing", TOTAL, {ex: (0.0, pts) for ex, pts in POINTS.items()}) for s in ("amy", "ben")]
     with open(tmp_path / "out" / "grades.csv", encoding="utf-8") as f:
         assert next(csv.reader(f)) == ["student", "chapter", "score", "max_score", "status", *POINTS, "detail"]
-    assert read == [CH], "the chapter's exercises are read once for the whole batch"
+    assert read == [CH], "the chapter's source is read once for the whole batch"
 
 
 def test_summary_counts_statuses_and_means():

@@ -82,8 +82,8 @@ def cmd_check(args) -> int:
     if not sandbox:
         print("(bwrap not found: grading without a sandbox, which is fine for your own code)")
     print(f"grading {path} in a fresh kernel, with the instructor's tests (hidden ones included)...")
-    result = grading.grade_one("you", chapter, path, None, root=notebooks.course_root(),
-                               timeout=args.timeout, sandbox=sandbox)
+    source = grading.ChapterSource.from_course(chapter, notebooks.course_root())
+    result = grading.grade_one("you", source, path, None, timeout=args.timeout, sandbox=sandbox)
     if result.status == "unreadable":
         print(f"dlcourse check: {path} is not a readable Jupyter notebook", file=sys.stderr)
         return 1

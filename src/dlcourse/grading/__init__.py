@@ -10,9 +10,10 @@ The names below are the grading API (cli, make bench, tests).
 
 from ..sandbox import THREAD_VARS, sandbox_available
 from .batch import find_submissions, grade_class, summary, write_grades_csv
-from .submission import (DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, STATUSES, Result, chapter_exercises, exercise_of,
+from .submission import (DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, STATUSES, ChapterSource, Result, chapter_exercises,
+                         exercise_of,
                          grade_one, prepare_chapter, read_submission, self_check_table)
 
 __all__ = ["THREAD_VARS", "sandbox_available", "find_submissions", "grade_class", "summary", "write_grades_csv",
-           "DEFAULT_MEMORY_GB", "DEFAULT_TIMEOUT", "STATUSES", "Result", "chapter_exercises", "exercise_of", "grade_one",
+           "DEFAULT_MEMORY_GB", "DEFAULT_TIMEOUT", "STATUSES", "ChapterSource", "Result", "chapter_exercises", "exercise_of", "grade_one",
            "prepare_chapter", "read_submission", "self_check_table"]

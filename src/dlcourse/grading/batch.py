@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from .. import notebooks
 from ..sandbox import THREAD_VARS
-from .submission import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, STATUSES, _fmt, chapter_exercises, grade_one, prepare_chapter
+from .submission import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, STATUSES, ChapterSource, _fmt, grade_one, prepare_chapter
 
 
 # ---------------------------------------------------------------------------- a class
@@ -90,9 +90,9 @@ def find_submissions(folder: Path, chapters: list[str]) -> tuple[list[tuple[str,
 
 
 def _grade_job(args):
-    student, chapter, path, out, root, timeout, memory_gb, sandbox, template, exercises = args
-    feedback = Path(out) / "feedback" / student / chapter if out else None
-    return grade_one(student, chapter, path, feedback, root=root, timeout=timeout, memory_gb=memory_gb,
+    student, source, path, out, timeout, memory_gb, sandbox, template, exercises = args
+    feedback = Path(out) / "feedback" / student / source.chapter if out else None
+    return grade_one(student, source, path, feedback, timeout=timeout, memory_gb=memory_gb,
                      sandbox=sandbox, template=template, exercises=exercises)
 
 
@@ -138,9 +138,10 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
             folder = submissions
         items, found = find_submissions(folder, chapters)
         notes += found
-        points = {c: chapter_exercises(c, root) for c in sorted({c for _, c, _ in items})}  # read once a batch
-        templates = {c: prepare_chapter(c, root, Path(work) / "templates" / c) for c in points}
-        jobs_args = [(s, c, p, str(out), root, timeout, memory_gb, sandbox, templates[c], points[c])
+        sources = {c: ChapterSource.from_course(c, root) for c in sorted({c for _, c, _ in items})}  # read once
+        points = {c: source.exercises() for c, source in sources.items()}
+        templates = {c: prepare_chapter(source, Path(work) / "templates" / c) for c, source in sources.items()}
+        jobs_args = [(s, sources[c], p, str(out), timeout, memory_gb, sandbox, templates[c], points[c])
                      for s, c, p in items]
         bar = tqdm(total=len(jobs_args), desc="grading", unit="notebook", disable=not progress)
         results = []

@@ -17,6 +17,7 @@ sandbox has no network at all.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -60,9 +61,8 @@ def exercise_of(grade_id: str) -> str:
     return re.sub(r"_(visible|hidden)$", "", name)
 
 
-def chapter_exercises(chapter: str, root: Path) -> dict[str, float]:
-    """Exercise -> max points, read from the chapter's source notebook, in notebook order."""
-    nb = nbformat.read(notebooks.solution_path(chapter, root), as_version=4)
+def exercises_of(nb) -> dict[str, float]:
+    """Exercise -> max points of a notebook's test cells, in notebook order."""
     points: dict[str, float] = {}
     for cell in nb.cells:
         if notebooks.is_test_cell(cell):
@@ -70,6 +70,79 @@ def chapter_exercises(chapter: str, root: Path) -> dict[str, float]:
             ex = exercise_of(meta["grade_id"])
             points[ex] = points.get(ex, 0.0) + float(meta["points"])
     return points
+
+
+def chapter_exercises(chapter: str, root: Path) -> dict[str, float]:
+    """Exercise -> max points, read from the chapter's source notebook, in notebook order."""
+    return exercises_of(nbformat.read(notebooks.solution_path(chapter, root), as_version=4))
+
+
+@dataclass(frozen=True)
+class ChapterSource:
+    """What grading needs of a chapter, as plain data, so that a grading process needs no course folder.
+
+    ``files`` are the chapter folder's files (the instructor notebook ``<chapter>.ipynb`` with its hidden
+    tests, and any data beside it), by path relative to that folder; ``config_text`` is the course's
+    ``autograde/nbgrader_config.py`` (None: nbgrader's defaults with the course's code stub).
+    """
+
+    chapter: str
+    files: dict = field(hash=False)
+    config_text: str | None = None
+
+    @classmethod
+    def from_course(cls, chapter: str, root: Path) -> "ChapterSource":
+        """The chapter of the course at ``root``: ``solutions/<chapter>/`` and ``autograde/nbgrader_config.py``."""
+        folder = Path(root) / "solutions" / chapter
+        if not (folder / f"{chapter}.ipynb").is_file():
+            raise FileNotFoundError(f"no instructor notebook {folder / (chapter + '.ipynb')}")
+        files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+                 if p.is_file() and ".ipynb_checkpoints" not in p.parts}
+        return cls(chapter, files, (Path(root) / "autograde" / "nbgrader_config.py").read_text(encoding="utf-8"))
+
+    @classmethod
+    def from_notebook(cls, path: Path, chapter: str | None = None) -> "ChapterSource":
+        """A notebook that is its own source (a released student notebook: its visible tests only)."""
+        chapter = chapter or Path(path).stem
+        return cls(chapter, {f"{chapter}.ipynb": Path(path).read_bytes()})
+
+    @property
+    def notebook(self):
+        return nbformat.reads(self.files[f"{self.chapter}.ipynb"].decode("utf-8"), as_version=4)
+
+    def exercises(self) -> dict[str, float]:
+        return exercises_of(self.notebook)
+
+    def digest(self) -> str:
+        """sha256 of everything here: two sources with the same digest grade alike."""
+        h = hashlib.sha256(self.chapter.encode())
+        for name in sorted(self.files):
+            h.update(name.encode() + b"\0" + hashlib.sha256(self.files[name]).digest())
+        h.update((self.config_text or "").encode())
+        return h.hexdigest()
+
+    def write(self, folder: Path) -> None:
+        for name, data in self.files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+
+    def nbgrader_config(self, course: Path):
+        """The course's nbgrader configuration, with the throwaway ``course`` as nbgrader's root."""
+        from traitlets.config import Config
+        from traitlets.config.loader import PyFileConfigLoader
+
+        if self.config_text is None:
+            config = Config()
+            config.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+        else:
+            with tempfile.TemporaryDirectory(prefix="dlg-config-") as tmp:
+                (Path(tmp) / "nbgrader_config.py").write_text(self.config_text, encoding="utf-8")
+                config = PyFileConfigLoader("nbgrader_config.py", path=tmp).load_config()
+        config.CourseDirectory.root = str(course)
+        config.CourseDirectory.source_directory = "source"
+        config.CourseDirectory.release_directory = "release"
+        config.CourseDirectory.db_url = f"sqlite:///{course}/gradebook.db"
+        return config
 
 
 # ---------------------------------------------------------------------------- sandbox
@@ -152,10 +225,10 @@ def _first_line(text: str) -> str:
     return ""
 
 
-def read_submission(path: Path):
-    """The submitted notebook, or None if it is not a readable Jupyter notebook."""
+def read_submission(data: bytes):
+    """The submitted notebook (its bytes), or None if it is not a readable Jupyter notebook."""
     try:
-        nb = nbformat.read(path, as_version=4)
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
     except Exception:  # not JSON, not a notebook, or an invalid one: all "unreadable"
         return None
@@ -178,53 +251,51 @@ def _run(app_class, config, chapter, **coursedir_attrs) -> dict:
         return capture_log(app)
 
 
-def _course_config(course: Path, root: Path):
-    return notebooks.nbgrader_config(root, root=str(course), source_directory="source", release_directory="release",
-                                     db_url=f"sqlite:///{course}/gradebook.db")
-
-
-def prepare_chapter(chapter: str, root: Path, dest: Path) -> Path:
+def prepare_chapter(source: ChapterSource, dest: Path) -> Path:
     """A throwaway nbgrader course at ``dest`` holding the chapter's source and a gradebook that
     knows it (nbgrader's generate_assignment). Made once per chapter, copied for each submission."""
     from nbgrader.converters import GenerateAssignment
 
     notebooks.venv_on_path()
-    shutil.copytree(root / "solutions" / chapter, dest / "source" / chapter)
-    made = _run(GenerateAssignment, _course_config(dest, root), chapter)
+    source.write(dest / "source" / source.chapter)
+    made = _run(GenerateAssignment, source.nbgrader_config(dest), source.chapter)
     if not made["success"]:
-        raise RuntimeError(f"generate_assignment failed for {chapter}: {made.get('log', '')[-2000:]}")
+        raise RuntimeError(f"generate_assignment failed for {source.chapter}: {made.get('log', '')[-2000:]}")
     return dest
 
 
-def grade_one(student: str, chapter: str, submission: Path | None, feedback_dir: Path | None, *,
-              root: Path, timeout: int = DEFAULT_TIMEOUT, memory_gb: float = DEFAULT_MEMORY_GB,
-              sandbox: bool = True, template: Path | None = None, exercises: dict[str, float] | None = None) -> Result:
-    """Grade one student's notebook of one chapter. Never raises: problems become a status.
+def grade_one(student: str, source: ChapterSource, submission: Path | bytes | None, feedback_dir: Path | None, *,
+              timeout: int = DEFAULT_TIMEOUT, memory_gb: float = DEFAULT_MEMORY_GB, sandbox: bool = True,
+              template: Path | None = None, exercises: dict[str, float] | None = None) -> Result:
+    """Grade one student's notebook (a path, or its bytes) of ``source``'s chapter. Never raises:
+    problems become a status.
 
-    ``template`` is a course made by ``prepare_chapter``, ``exercises`` the chapter's
-    ``chapter_exercises`` (both made here when not given).
+    ``template`` is a course made by ``prepare_chapter``, ``exercises`` the chapter's exercises
+    (both made here when not given).
     """
+    chapter = source.chapter
     if exercises is None:
-        exercises = chapter_exercises(chapter, root)
+        exercises = source.exercises()
     result = Result(student, chapter, "missing", max_score=sum(exercises.values()),
                     exercises={ex: (0.0, pts) for ex, pts in exercises.items()})
-    if submission is None or not Path(submission).is_file():
+    if submission is None or (not isinstance(submission, bytes) and not Path(submission).is_file()):
         result.detail = f"no {chapter}.ipynb"
         return result
-    if read_submission(Path(submission)) is None:
+    data = submission if isinstance(submission, bytes) else Path(submission).read_bytes()
+    if read_submission(data) is None:
         result.status, result.detail = "unreadable", "not a readable Jupyter notebook"
         return result
     try:
         with tempfile.TemporaryDirectory(prefix="dlg-") as tmp:
             if template is None:
-                template = prepare_chapter(chapter, root, Path(tmp) / "template")
-            return _autograde(result, Path(submission), feedback_dir, root, timeout, memory_gb, sandbox, template)
+                template = prepare_chapter(source, Path(tmp) / "template")
+            return _autograde(result, data, feedback_dir, source, timeout, memory_gb, sandbox, template)
     except Exception as err:  # a grader crash must not take the batch down
         result.status, result.detail = "error", f"{type(err).__name__}: {_first_line(str(err))}"
         return result
 
 
-def _autograde(result, submission, feedback_dir, root, timeout, memory_gb, sandbox, template) -> Result:
+def _autograde(result, data, feedback_dir, source, timeout, memory_gb, sandbox, template) -> Result:
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde, GenerateFeedback
 
@@ -236,11 +307,11 @@ def _autograde(result, submission, feedback_dir, root, timeout, memory_gb, sandb
         shutil.copytree(template, course)
         dest = course / "submitted" / sid / chapter
         dest.mkdir(parents=True)
-        shutil.copyfile(submission, dest / f"{chapter}.ipynb")
+        (dest / f"{chapter}.ipynb").write_bytes(data)
         runtime.mkdir()
         _write_kernelspec(jpath, sandbox, memory_gb, cpu_seconds=max(600, 20 * timeout))
 
-        config = _course_config(course, root)
+        config = source.nbgrader_config(course)
         config.Execute.timeout = timeout
         # nbgrader makes a late output an error (raise_on_iopub_timeout), and nbclient waits 4 s for
         # the outputs of a finished cell: on a busy machine a long print took longer and cost the grade.
