@@ -21,6 +21,13 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
+#: Packages a student kernel cannot import: graded answers are written in NumPy.
+BLOCKED = ("tensorflow", "keras", "tf_keras", "tensorboard", "jax", "jaxlib", "torch")
+BLOCKED_MESSAGE = "graded answers run without TensorFlow: write it in NumPy"
+#: A package whose import raises ImportError(BLOCKED_MESSAGE); mounted over each of BLOCKED in the sandbox.
+BLOCKED_PACKAGE = Path(__file__).resolve().parent / "_blocked"
+
+
 def sandbox_available() -> bool:
     return shutil.which("bwrap") is not None
 
@@ -34,6 +41,10 @@ def _sandbox_argv(workdir: str, runtime_dir: str) -> list[str]:
     for path in ro + sorted(python_dirs):
         if os.path.exists(path):
             argv += ["--ro-bind", path, path]
+    for folder in dict.fromkeys(p for p in sys.path if p and os.path.isdir(p)):
+        for name in BLOCKED:
+            if os.path.isdir(os.path.join(folder, name)):  # hidden under a package that only raises
+                argv += ["--ro-bind", str(BLOCKED_PACKAGE), os.path.join(folder, name)]
     argv += ["--bind", workdir, workdir, "--bind", runtime_dir, runtime_dir,
              "--remount-ro", "/",  # the sandbox's own root: nothing new can be created outside the binds
              "--chdir", workdir,
@@ -73,7 +84,29 @@ def launch_sandboxed_kernel(connection_file: str, memory_bytes: int, cpu_seconds
     os.execvp(argv[0], argv)
 
 
+class _Blocker:
+    """A meta path finder that refuses BLOCKED: the same rule for a kernel run without the sandbox
+    (``dlcourse check`` where bwrap is missing), where nothing stops a determined student anyway."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(BLOCKED_MESSAGE)
+        return None
+
+
+def launch_unsandboxed_kernel(kernel_args) -> None:
+    """A student kernel without the sandbox, TensorFlow and Keras refused all the same."""
+    sys.meta_path.insert(0, _Blocker())
+    from ipykernel import kernelapp
+
+    kernelapp.launch_new_instance(argv=list(kernel_args))
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--unsandboxed"]:
+        launch_unsandboxed_kernel(sys.argv[2:])
+        sys.exit(0)
     if len(sys.argv) < 4:
         raise SystemExit("usage: python -m dlcourse.sandbox CONNECTION_FILE MEMORY_BYTES CPU_SECONDS [kernel args...]")
     launch_sandboxed_kernel(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])

@@ -31,11 +31,17 @@ import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 
 from .. import notebooks
+from .kernels import GRADER_KERNEL, TwoKernelExecute
 
 STATUSES = ("graded", "timeout", "error", "unreadable", "missing")
 DEFAULT_TIMEOUT = 60  # seconds per cell; graded cells are meant to take under 10 s
 DEFAULT_MEMORY_GB = 4.0
 MAX_OUTPUT_CHARS = 20_000  # per output; a 100 MB print is cut to this before it is stored
+GRADING_NOTE = (
+    "**How this notebook was graded.** Your answer cells ran in a kernel of their own, after the chapter's "
+    "setup cell, without TensorFlow. The tests ran in the grader's kernel, in the instructor's version, and "
+    "called your functions there. No other cell ran: outputs of plots, widgets and training runs are not "
+    "shown. A failing hidden test shows its type but not its message.")
 
 
 @dataclass
@@ -148,18 +154,23 @@ class ChapterSource:
 # ---------------------------------------------------------------------------- sandbox
 
 
-def _write_kernelspec(jupyter_path: Path, sandbox: bool, memory_gb: float, cpu_seconds: int) -> None:
-    """A ``python3`` kernelspec that shadows the default one for this grading job."""
-    spec_dir = jupyter_path / "kernels" / "python3"
-    spec_dir.mkdir(parents=True, exist_ok=True)
+def _write_kernelspecs(jupyter_path: Path, sandbox: bool, memory_gb: float, cpu_seconds: int) -> None:
+    """The grading job's kernelspecs: ``python3`` (shadowing the default one) for the student's kernels,
+    sandboxed unless ``sandbox`` is False and refusing TensorFlow either way, and ``kernels.GRADER_KERNEL``,
+    a plain kernel for the instructor's tests."""
     if sandbox:
-        argv = [sys.executable, "-m", "dlcourse.sandbox", "{connection_file}", str(int(memory_gb * 2**30)),
-                str(cpu_seconds)]
+        student = [sys.executable, "-m", "dlcourse.sandbox", "{connection_file}", str(int(memory_gb * 2**30)),
+                   str(cpu_seconds)]
     else:
-        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    spec = {"argv": argv, "display_name": "Python 3 (grading)", "language": "python",
-            "interrupt_mode": "message"}  # an interrupt is a message: a signal would hit bwrap, not the kernel
-    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+        student = [sys.executable, "-m", "dlcourse.sandbox", "--unsandboxed", "-f", "{connection_file}"]
+    grader = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    for name, argv, title in (("python3", student, "Python 3 (student, grading)"),
+                              (GRADER_KERNEL, grader, "Python 3 (grader)")):
+        spec_dir = jupyter_path / "kernels" / name
+        spec_dir.mkdir(parents=True, exist_ok=True)
+        spec = {"argv": argv, "display_name": title, "language": "python",
+                "interrupt_mode": "message"}  # an interrupt is a message: a signal would hit bwrap, not the kernel
+        (spec_dir / "kernel.json").write_text(json.dumps(spec))
 
 
 # ---------------------------------------------------------------------------- feedback
@@ -192,27 +203,41 @@ class ClearHiddenTestsAndTracebacks(ClearHiddenTests):
 
     def preprocess_cell(self, cell, resources, index):
         if self.begin_test_delimeter in cell.source:
+            hidden_failure = cell.metadata.get("dlcourse", {}).get("hidden_failure", False)
             for out in cell.get("outputs", []):
                 if out.output_type == "error":
-                    out.traceback = [f"{out.ename}: {out.evalue}", "(in a hidden test: its code is not shown)"]
+                    if hidden_failure:  # its message may quote the hidden inputs, or what the student's code made of them
+                        out.evalue = "(in a hidden test: its message and code are not shown)"
+                        out.traceback = [f"{out.ename} {out.evalue}"]
+                    else:
+                        out.traceback = [f"{out.ename}: {out.evalue}", "(in a hidden test: its code is not shown)"]
         return super().preprocess_cell(cell, resources, index)
 
 
+class NoteWhatRan(NbGraderPreprocessor):
+    """For feedback: a note at the top saying which cells ran while the notebook was graded."""
+
+    def preprocess(self, nb, resources):
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(GRADING_NOTE))
+        return nb, resources
+
+
 def _autograde_preprocessors() -> list:
-    """nbgrader's Autograde preprocessors, with CutLongOutputs right after Execute."""
+    """nbgrader's Autograde preprocessors, with TwoKernelExecute in the place of Execute and CutLongOutputs
+    right after it."""
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
 
     pps = Autograde.class_traits()["autograde_preprocessors"].default()
-    after = pps.index(Execute) + 1
-    return [*pps[:after], CutLongOutputs, *pps[after:]]
+    at = pps.index(Execute)
+    return [*pps[:at], TwoKernelExecute, CutLongOutputs, *pps[at + 1:]]
 
 
 def _feedback_preprocessors() -> list:
     """nbgrader's GenerateFeedback preprocessors, then ClearHiddenTestsAndTracebacks."""
     from nbgrader.converters import GenerateFeedback
 
-    return [*GenerateFeedback.class_traits()["preprocessors"].default(), ClearHiddenTestsAndTracebacks]
+    return [*GenerateFeedback.class_traits()["preprocessors"].default(), ClearHiddenTestsAndTracebacks, NoteWhatRan]
 
 
 # ---------------------------------------------------------------------------- one submission
@@ -309,15 +334,13 @@ def _autograde(result, data, feedback_dir, source, timeout, memory_gb, sandbox, 
         dest.mkdir(parents=True)
         (dest / f"{chapter}.ipynb").write_bytes(data)
         runtime.mkdir()
-        _write_kernelspec(jpath, sandbox, memory_gb, cpu_seconds=max(600, 20 * timeout))
+        _write_kernelspecs(jpath, sandbox, memory_gb, cpu_seconds=max(600, 20 * timeout))
 
         config = source.nbgrader_config(course)
-        config.Execute.timeout = timeout
-        # nbgrader makes a late output an error (raise_on_iopub_timeout), and nbclient waits 4 s for
-        # the outputs of a finished cell: on a busy machine a long print took longer and cost the grade.
-        config.Execute.iopub_timeout = timeout
-        config.KernelManager.transport = "ipc"  # the sandbox has no network, not even loopback
-        config.KernelManager.ip = str(runtime / "k")  # sockets k-<port>, absolute so both sides agree
+        config.TwoKernelExecute.source_path = str(course / "source" / chapter / f"{chapter}.ipynb")
+        config.TwoKernelExecute.timeout = timeout
+        config.TwoKernelExecute.work_dir = str(tmp / "k")
+        config.TwoKernelExecute.hidden_delimiter = ClearHiddenTests(config=config).begin_test_delimeter
         config.IgnorePattern.enabled = True
         config.IgnorePattern.pattern = r"[\s\S]*"  # any stderr (TensorFlow, warnings): tests fail by raising
         config.OverwriteCells.add_missing_cells = True  # a deleted test cell is put back
@@ -333,6 +356,10 @@ def _autograde(result, data, feedback_dir, source, timeout, memory_gb, sandbox, 
             text = graded.get("log", "") + "\n" + graded.get("error", "")
             if "DeadKernelError" in text or "Kernel died" in text:  # nbclient raises it; it is in no cell output
                 result.status, result.detail = "error", "the kernel died (memory or CPU limit?)"
+                return result
+            grader = [ln for ln in text.splitlines() if "GraderError" in ln]
+            if grader:  # the instructor's side failed: not the student's grade
+                result.status, result.detail = "error", _first_line(grader[-1].split("GraderError:", 1)[-1])
                 return result
             errors = [ln for ln in graded.get("log", "").splitlines() if "[ERROR]" in ln]
             result.status, result.detail = "error", _first_line(errors[0] if errors else graded.get("error", ""))
@@ -356,7 +383,7 @@ def _autograde(result, data, feedback_dir, source, timeout, memory_gb, sandbox, 
             for out in cell.get("outputs", []):
                 if out.output_type != "error":
                     continue
-                if out.ename == "CellTimeoutError":
+                if out.ename in ("CellTimeoutError", "StudentCodeTimeout"):
                     timeouts.append(cell.metadata.get("nbgrader", {}).get("grade_id", "a cell"))
                 if out.ename in ("DeadKernelError",) or "Kernel died" in out.evalue:
                     dead = True

@@ -1,0 +1,241 @@
+"""The grader kernel's side of a call: each graded function name is a proxy that runs the student's function
+in the student's kernel and brings back plain data.
+
+``install(namespace, ...)`` runs in the grader kernel (trusted: it holds the instructor's tests and the
+Keras references) before the first test cell. For every name defined by the chapter's answer cells it puts a
+``StudentFunction`` into the namespace. Calling one:
+
+1. pickles the name and arguments (arrays, numbers, strings, None, tuples/lists/dicts, and the tests' own
+   callables, shipped by value with cloudpickle) and sends them as code to execute in a student kernel;
+2. waits for the reply, within the time limit (then interrupts the student kernel and raises
+   ``StudentCodeTimeout``), noticing a kernel that died;
+3. decodes the reply strictly (``wire.decode``: plain data only, never unpickled);
+4. writes the arguments' arrays back as the student's function left them (so that a test can check that an
+   input was not modified), and raises ``InputModified`` when one changed: a graded function that changes
+   its inputs could otherwise change the data the test then computes its reference from;
+5. raises the student's exception as the same built-in type with the same message, or returns the value.
+
+There are two student kernels, both running the same answers: calls from the visible part of the tests go
+to one (``phase = "visible"``), calls from hidden tests to the other (``"hidden"``). What the student's code
+prints is shown only for visible calls, and a kernel that has seen hidden inputs never produces anything
+the learner sees. In the hidden phase a student's exception message is replaced, so that it cannot carry
+the hidden inputs into the feedback.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import queue
+import time
+
+import cloudpickle
+import numpy as np
+
+from . import serve, wire
+
+HIDDEN_MESSAGE = "(message not shown: raised by your code in a hidden test)"
+MAX_PRINTED = 10_000  # characters of a visible call's printed output shown in the test's output
+
+#: exception types a student's error may come back as; any other becomes a RuntimeError naming it
+EXCEPTIONS = {name: getattr(builtins, name) for name in dir(builtins)
+              if isinstance(getattr(builtins, name), type) and issubclass(getattr(builtins, name), Exception)
+              and not issubclass(getattr(builtins, name), Warning)}
+EXCEPTIONS["LinAlgError"] = np.linalg.LinAlgError
+
+
+class StudentCodeTimeout(TimeoutError):
+    """The student's function did not return in time."""
+
+
+class StudentKernelDied(RuntimeError):
+    """The student's kernel stopped (os._exit, a crash, the memory limit) or stopped answering."""
+
+
+class InputModified(AssertionError):
+    """The student's function changed an array it was given."""
+
+
+class StudentKernel:
+    """A connection to one student kernel: its connection file, and the pid of its sandbox (to notice death)."""
+
+    def __init__(self, connection_file: str, pid: int | None):
+        from jupyter_client import BlockingKernelClient
+
+        self.kc = BlockingKernelClient()
+        self.kc.load_connection_file(connection_file)
+        self.kc.start_channels()
+        self.pid = pid
+        self.broken = ""  # why no further call can be made, once something went badly wrong
+
+    def alive(self) -> bool:
+        if self.pid is None:
+            return True
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except (OSError, IndexError):
+            return False
+
+    def call(self, name: str, args: tuple, kwargs: dict, timeout: float, show_output: bool):
+        """Run ``name(*args, **kwargs)`` in the student's kernel; return the decoded reply (a dict)."""
+        if self.broken:
+            raise StudentKernelDied(self.broken)
+        request = base64.b64encode(cloudpickle.dumps((name, args, kwargs))).decode("ascii")
+        code = f"__import__('dlcourse.grading.serve', fromlist=['call']).call({request!r})"
+        msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False, stop_on_error=False)
+        deadline = time.monotonic() + timeout
+        reply, idle, printed, shell = None, False, [], None
+        while not (idle and shell is not None):
+            if time.monotonic() > deadline:
+                self._interrupt(msg_id)
+                raise StudentCodeTimeout(f"{name} did not return within {timeout:g} s (an endless loop?)")
+            if not self.alive():
+                self.broken = "the kernel running your code died (os._exit, a crash or the memory limit)"
+                raise StudentKernelDied(f"{name}: {self.broken}")
+            try:
+                msg = self.kc.get_iopub_msg(timeout=0.05)
+            except queue.Empty:
+                msg = None
+            if msg is not None and msg["parent_header"].get("msg_id") == msg_id:
+                kind, content = msg["msg_type"], msg["content"]
+                if kind == "stream" and show_output and sum(map(len, printed)) < MAX_PRINTED:
+                    printed.append(content.get("text", ""))
+                elif kind == "display_data" and serve.REPLY_MIME in content.get("data", {}):
+                    reply = content["data"][serve.REPLY_MIME]
+                elif kind == "status" and content.get("execution_state") == "idle":
+                    idle = True
+            while shell is None:
+                try:
+                    m = self.kc.get_shell_msg(timeout=0)
+                except queue.Empty:
+                    break
+                if m["parent_header"].get("msg_id") == msg_id:
+                    shell = m["content"]
+        if printed:
+            print("".join(printed)[:MAX_PRINTED], end="")
+        if shell.get("status") != "ok" and reply is None:
+            raise StudentKernelDied(f"{name}: the call failed in your kernel ({shell.get('ename')}: "
+                                    f"{str(shell.get('evalue'))[:200]}); did your code replace the course's modules?")
+        if not isinstance(reply, str):
+            raise wire.WireError(f"{name}: no reply came back from your kernel")
+        try:
+            data = base64.b64decode(reply.encode("ascii"), validate=True)
+        except (ValueError, UnicodeEncodeError):
+            raise wire.WireError(f"{name}: the reply from your kernel is not base64") from None
+        decoded = wire.decode(data)
+        if type(decoded) is not dict or not (set(decoded) in ({"value", "inputs"}, {"error", "message"})):
+            raise wire.WireError(f"{name}: the reply from your kernel has an unexpected form")
+        return decoded
+
+    def _interrupt(self, msg_id: str) -> None:
+        """Interrupt the running call (a message: a signal would reach bwrap, not the kernel); if the kernel is
+        still busy after a few seconds, no further call is made to it."""
+        self.kc.control_channel.send(self.kc.session.msg("interrupt_request", {}))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                m = self.kc.get_shell_msg(timeout=0.1)
+            except queue.Empty:
+                continue
+            if m["parent_header"].get("msg_id") == msg_id:
+                return
+        self.broken = "the kernel running your code did not stop after an interrupt"
+
+
+class Calls:
+    """The grader kernel's state: the student kernels, the phase, and why answers failed to define names."""
+
+    def __init__(self, kernels: dict, timeout: float):
+        self.kernels = kernels  # {"visible": StudentKernel, "hidden": StudentKernel}
+        self.timeout = timeout
+        self.phase = "visible"
+        self.answer_errors: dict[str, str] = {}  # name -> first line of the error of the answer cell defining it
+
+    def broken(self) -> list[str]:
+        """The phases whose kernel can take no further call (the executor then restarts it)."""
+        return [phase for phase, k in self.kernels.items() if k.broken or not k.alive()]
+
+    def reconnect(self, phase: str, connection_file: str, pid: int | None) -> None:
+        """A restarted kernel for ``phase``."""
+        self.kernels[phase].kc.stop_channels()
+        self.kernels[phase] = StudentKernel(connection_file, pid)
+
+    def run(self, name: str, params: list[str], args: tuple, kwargs: dict):
+        hidden = self.phase == "hidden"
+        reply = self.kernels[self.phase].call(name, args, kwargs, self.timeout, show_output=not hidden)
+        if "error" in reply:
+            raise self._error(name, reply, hidden)
+        ours, theirs = wire.array_leaves((args, kwargs)), reply["inputs"]
+        changed = []
+        if type(theirs) is list and len(theirs) == len(ours):
+            for k, (a, b) in enumerate(zip(ours, theirs)):
+                if isinstance(b, np.ndarray) and b.shape == a.shape and not np.array_equal(a, b, equal_nan=True):
+                    if a.flags.writeable:
+                        np.copyto(a, b, casting="unsafe")
+                    changed.append(k)
+        if changed:
+            which = ", ".join(_describe(k, args, kwargs, params) for k in changed)
+            raise InputModified(f"{name} changed its input {which} in place. A graded function must leave its "
+                                "inputs unchanged: compute into new arrays (w = w - lr * v, not w -= lr * v), or "
+                                "work on a copy (x = x.copy()).")
+        return reply["value"]
+
+    def _error(self, name, reply, hidden):
+        kind, message = str(reply["error"]), str(reply["message"])
+        if name in self.answer_errors and kind == "NameError":
+            return NameError(f"{name} is not defined: its answer cell failed with {self.answer_errors[name]}")
+        if kind in ("KeyboardInterrupt", "SystemExit"):
+            return RuntimeError(f"{name} stopped with {kind}")
+        cls = EXCEPTIONS.get(kind)
+        text = HIDDEN_MESSAGE if hidden else message
+        if cls is None:
+            return RuntimeError(f"{name} raised {kind[:80]}: {text}")
+        try:
+            return cls(text)
+        except Exception:  # a built-in whose constructor wants other arguments (UnicodeDecodeError, ...)
+            return RuntimeError(f"{name} raised {kind}: {text}")
+
+
+def _describe(k, args, kwargs, params):
+    """The name of the k-th array argument, for a message."""
+    seen = 0
+    for i, value in enumerate(args):
+        n = len(wire.array_leaves(value))
+        if k < seen + n:
+            return f"`{params[i]}`" if i < len(params) else f"argument {i + 1}"
+        seen += n
+    for key, value in kwargs.items():
+        n = len(wire.array_leaves(value))
+        if k < seen + n:
+            return f"`{key}`"
+        seen += n
+    return f"array {k + 1}"
+
+
+class StudentFunction:
+    """Stands for a graded function in the grader kernel: calling it calls the student's function."""
+
+    def __init__(self, calls: Calls, name: str, params: list[str]):
+        self._calls, self.__name__, self._params = calls, name, params
+        self.__qualname__ = name
+
+    def __call__(self, *args, **kwargs):
+        return self._calls.run(self.__name__, self._params, args, kwargs)
+
+    def __reduce__(self):  # passed as an argument to another graded function: the student's own, over there
+        return serve.student_global, (self.__name__,)
+
+    def __repr__(self):
+        return f"<your function {self.__name__}>"
+
+
+def install(namespace: dict, names: dict[str, list[str]], kernels: dict[str, tuple[str, int | None]],
+            timeout: float) -> Calls:
+    """Put a ``StudentFunction`` for each of ``names`` (name -> parameter names) into ``namespace``.
+    ``kernels`` maps "visible" and "hidden" to (connection file, sandbox pid)."""
+    calls = Calls({phase: StudentKernel(cf, pid) for phase, (cf, pid) in kernels.items()}, timeout)
+    for name, params in names.items():
+        namespace[name] = StudentFunction(calls, name, params)
+    namespace["__dlcourse__"] = calls
+    return calls
