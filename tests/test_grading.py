@@ -31,6 +31,10 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the grading san
 
 SOLUTION = nbformat.read(notebooks.solution_path(CH, ROOT), as_version=4)
 ANSWERS = {c.metadata.nbgrader["grade_id"]: c.source for c in SOLUTION.cells if notebooks.is_answer_cell(c)}
+STUDENT_ANSWERS = {c.metadata.nbgrader["grade_id"]: c.source
+                   for c in nbformat.read(notebooks.student_path(CH, ROOT), as_version=4).cells if notebooks.is_answer_cell(c)}
+TEST_POINTS = {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["points"]
+               for c in SOLUTION.cells if notebooks.is_test_cell(c)}
 POINTS = grading.chapter_exercises(CH, ROOT)  # {"rel_error": 3, "numerical_gradient": 3}
 TOTAL = sum(POINTS.values())
 HIDDEN_BEGIN = ClearHiddenTests(config=notebooks.nbgrader_config(ROOT)).begin_test_delimeter
@@ -92,6 +96,101 @@ print("SANDBOX-PROBE threads=%s" % ",".join(os.environ.get(v, "-") for v in ("OM
 '''
 
 
+# Cheats, each tried as a student would, in an answer cell (the student controls their kernel). Each must earn
+# exactly what its honest part solves: the tests run in the grader's kernel, not in the student's.
+TRANSFORMER = "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])  # every later cell: pass\n"
+AST_PASS = """
+import ast
+class _Pass(ast.NodeTransformer):
+    def visit_Module(self, node):
+        return ast.Module(body=[ast.Pass()], type_ignores=[])
+get_ipython().ast_transformers.append(_Pass())
+"""
+MONKEYPATCH = """
+import builtins, numpy as np
+from dlcourse import check
+check.assert_close = lambda *args, **kwargs: None
+np.isclose = lambda *args, **kwargs: True
+np.array_equal = lambda *args, **kwargs: True
+np.allclose = lambda *args, **kwargs: True
+builtins.isinstance = lambda *args: True
+def rel_error(a, b):
+    return 0.0
+"""
+SUBCLASS = """
+import numpy as np
+class Agreeable(np.ndarray):
+    # every comparison true, every difference zero
+    def __eq__(self, other): return True
+    def __sub__(self, other): return np.zeros(np.shape(self)).view(Agreeable)
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return np.zeros(np.broadcast_shapes(*(np.shape(i) for i in inputs))).view(Agreeable)
+def numerical_gradient(f, x, h=1e-5):
+    return np.zeros(np.shape(x)).view(Agreeable)
+"""
+SNOOP = """
+import builtins, numpy as np
+get_ipython().events.register("pre_run_cell", lambda info: print("PRERUN", info.raw_cell))
+builtins._hidden_seen = []
+_solution_rel_error = rel_error
+def rel_error(a, b):
+    if np.ndim(a) >= 2 and np.shape(a) != (2, 3):  # only the hidden tests use these shapes
+        builtins._hidden_seen.append(np.asarray(a).tolist())
+        print("LEAK-PRINT", np.asarray(a).ravel()[:3])
+        if np.ndim(a) == 3 and np.shape(a)[0] == 2:
+            raise ValueError("LEAK-RAISE " + repr(np.asarray(a).ravel()[:3]))
+    return _solution_rel_error(a, b)
+"""
+SNOOP_LATER = """
+import builtins
+_solution_numerical_gradient = numerical_gradient
+def numerical_gradient(f, x, h=1e-5):
+    if getattr(builtins, "_hidden_seen", None):  # a later exercise prints what an earlier hidden test sent
+        print("SNOOP-HIDDEN", builtins._hidden_seen)
+    return _solution_numerical_gradient(f, x, h)
+"""
+KERAS_INSIDE = """
+def rel_error(a, b):
+    tf = reference.tf()
+    a, b = tf.constant(a, tf.float64), tf.constant(b, tf.float64)
+    return float(tf.reduce_max(tf.abs(a - b) / tf.maximum(1e-8, tf.abs(a) + tf.abs(b))))
+"""
+EXIT = "def rel_error(a, b):\n    import os\n    os._exit(1)\n"
+SPAWN = "\nimport subprocess\nsubprocess.Popen(['sleep', '613.25'], start_new_session=True)\n"
+JUNK = """
+_solution_rel_error = rel_error
+def rel_error(a, b):
+    print("\\x00\\xff\\x1b[2J junk " * 50_000)  # 1 MB of binary junk on every call
+    return _solution_rel_error(a, b)
+"""
+ALWAYS_EQUAL = """
+class AlwaysEqual:
+    def __eq__(self, other): return True
+    __array_priority__ = 1000
+def numerical_gradient(f, x, h=1e-5):
+    return AlwaysEqual()
+"""
+MUTATE = """
+import numpy as np
+def numerical_gradient(f, x, h=1e-5):
+    x[...] = 0.0  # zero the input, so that a reference computed from it afterwards is zero too
+    return np.zeros(np.shape(x))
+"""
+CHEATS = ("trent", "astrid", "mona", "sybil", "eve", "kira", "ken", "oscar", "pam", "jack", "zed", "fay")
+
+
+def forged():
+    """Stub answers; a forged test cell worth 50 points and a rewritten given cell."""
+    nb = student_nb()
+    meta = {"grade": True, "grade_id": "test_forged", "locked": True, "points": 50, "schema_version": 3,
+            "solution": False, "task": False}
+    nb.cells.append(nbformat.v4.new_code_cell("print('all good')", metadata={"nbgrader": meta}))
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "given_reference":
+            cell.source = "import builtins\nbuiltins.print = None\nassert False\n"
+    return nb
+
+
 def write_nb(path: Path, nb) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
@@ -131,6 +230,15 @@ def batch(tmp_path_factory):
     write_nb(subs / "zoe" / f"{CH}.ipynb", answered(student_nb()))
     huge = 'print("x" * 100_000_000)\n' + ANSWERS["rel_error"]
     write_nb(nb_path("olga"), answered(student_nb(), rel_error=huge))
+    stub_ng = STUDENT_ANSWERS["numerical_gradient"]
+    rel, ng = ANSWERS["rel_error"], ANSWERS["numerical_gradient"]
+    cheats = {"trent": (rel + TRANSFORMER, stub_ng), "astrid": (rel + AST_PASS, stub_ng), "mona": (MONKEYPATCH, ng),
+              "sybil": (rel, SUBCLASS), "eve": (rel + SNOOP, ng + SNOOP_LATER), "kira": (KERAS_INSIDE, stub_ng),
+              "ken": (rel, "import tensorflow as tf\n" + ng), "oscar": (EXIT, ng), "pam": (rel + SPAWN, ng),
+              "jack": (rel + JUNK, ALWAYS_EQUAL), "zed": (rel, MUTATE)}
+    for student, (rel_answer, ng_answer) in cheats.items():
+        write_nb(nb_path(student), answered(student_nb(), rel_error=rel_answer, numerical_gradient=ng_answer))
+    write_nb(nb_path("fay"), forged())
 
     before = snapshot(subs)
     course_before = course_snapshot()
@@ -156,7 +264,7 @@ def row(batch, student):
 
 def test_every_submission_has_a_row_and_csv_matches(batch):
     expected = {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivan", "judy", "mallory",
-                "José", "李雷", "olga", "zoe"}
+                "José", "李雷", "olga", "zoe", *CHEATS}
     assert set(batch["results"]) == expected
     with open(batch["out"] / "grades.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -274,9 +382,9 @@ def test_share_cores_keeps_what_the_instructor_set(monkeypatch):
 def test_feedback_hides_hidden_tests(batch):
     hidden_line = "_rng = np.random.default_rng(1234)"  # from rel_error's hidden tests
     assert hidden_line in notebooks.solution_path(CH, ROOT).read_text()
-    for student in ("alice", "bob", "carol"):
+    for student in ("alice", "bob", "carol", *CHEATS):
         html = (batch["out"] / "feedback" / student / CH / f"{CH}.html").read_text(encoding="utf-8")
-        assert "default_rng(1234)" not in html and HIDDEN_BEGIN not in html
+        assert "default_rng(1234)" not in html and HIDDEN_BEGIN not in html, student
 
 
 def test_originals_and_course_unchanged(batch):
@@ -374,15 +482,19 @@ def test_feedback_hides_hidden_test_code_and_traceback(begin, end):
 
 
 def test_preprocessors_are_nbgrader_s_plus_ours():
+    """nbgrader's pipeline, with its Execute replaced by ours (and outputs cut right after it)."""
     from nbgrader.converters import Autograde, GenerateFeedback
     from nbgrader.preprocessors import Execute
 
+    from dlcourse.grading.kernels import TwoKernelExecute
+
     pps = grading_submission._autograde_preprocessors()
     nbgrader_s = Autograde.class_traits()["autograde_preprocessors"].default()
-    assert [p for p in pps if p is not grading_submission.CutLongOutputs] == nbgrader_s
-    assert pps[pps.index(Execute) + 1] is grading_submission.CutLongOutputs, "outputs are cut right after execution"
+    at = nbgrader_s.index(Execute)
+    assert pps == [*nbgrader_s[:at], TwoKernelExecute, grading_submission.CutLongOutputs, *nbgrader_s[at + 1:]]
     assert grading_submission._feedback_preprocessors() == [*GenerateFeedback.class_traits()["preprocessors"].default(),
-                                                 grading_submission.ClearHiddenTestsAndTracebacks]
+                                                            grading_submission.ClearHiddenTestsAndTracebacks,
+                                                            grading_submission.NoteWhatRan]
 
 
 def test_a_batch_reads_each_chapter_s_exercises_once(tmp_path, monkeypatch):
@@ -417,3 +529,77 @@ def test_summary_counts_statuses_and_means():
         f"  {'b':<32}   1.33 / 4",
         "note: a note"]
     assert grading.summary([]) == "0 notebook(s): "
+
+
+# ---------------------------------------------------------------------------- cheats
+
+
+@pytest.mark.parametrize("student, honest", [
+    ("trent", "rel_error"),  # an input transformer: every later cell (tests included) would be `pass`
+    ("astrid", "rel_error"),  # an AST transformer doing the same
+    ("mona", "numerical_gradient"),  # monkeypatched assert_close, np.isclose, isinstance...; rel_error returns 0
+    ("sybil", "rel_error"),  # a NumPy subclass whose differences are all zero
+    ("kira", None),  # rel_error computed by TensorFlow, through the course's reference module
+    ("ken", "rel_error"),  # numerical_gradient's cell imports TensorFlow
+    ("oscar", "numerical_gradient"),  # rel_error calls os._exit: the kernel dies on every call
+    ("pam", "rel_error numerical_gradient"),  # honest, but leaves a process running
+    ("jack", "rel_error"),  # prints 1 MB of binary junk per call; numerical_gradient returns an object equal to all
+    ("zed", "rel_error"),  # numerical_gradient zeroes its input, so that a reference made from it is zero too
+    ("fay", None),  # stubs, a forged 50-point test cell and a rewritten given cell
+])
+def test_a_cheat_earns_exactly_its_honest_part(batch, student, honest):
+    r = row(batch, student)
+    expected = sum(POINTS[ex] for ex in (honest or "").split())
+    assert (r.status, r.score, r.max_score) == ("graded", expected, TOTAL), (r, r.failures)
+
+
+def test_the_hidden_tests_inputs_never_reach_the_feedback(batch):
+    """eve prints hidden inputs, raises with them, and prints them again in a later exercise's visible call."""
+    eve = row(batch, "eve")
+    assert eve.score == TOTAL - TEST_POINTS["test_rel_error_hidden"], eve.failures
+    assert "LEAK-RAISE" in eve.failures["rel_error"], "the instructor's grades.csv keeps the whole message"
+    html = (batch["out"] / "feedback" / "eve" / CH / f"{CH}.html").read_text(encoding="utf-8")
+    for marker in ("LEAK-PRINT", "LEAK-RAISE", "SNOOP-HIDDEN"):
+        assert marker not in html, f"{marker}: what the student's code made of hidden inputs reached the feedback"
+    assert grading_submission.HIDDEN_FAILED in html, "the feedback says that a hidden test failed"
+    assert "PRERUN" in html, "the answer cells' own output is kept (a pre_run_cell hook sees only answer cells)"
+
+
+def test_graded_answers_run_without_tensorflow(batch):
+    message = "graded answers run without TensorFlow: write it in NumPy"
+    assert message in row(batch, "kira").failures["rel_error"]
+    assert message in row(batch, "ken").failures["numerical_gradient"]
+
+
+def test_messages_name_what_went_wrong(batch):
+    assert "changed its input `x` in place" in row(batch, "zed").failures["numerical_gradient"]
+    assert "AlwaysEqual" in row(batch, "jack").failures["numerical_gradient"]
+    assert "died" in row(batch, "oscar").failures["rel_error"]
+
+
+def test_no_process_outlives_the_batch(batch):
+    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and b"613.25" in _cmdline(p)]
+    assert not left, "a process the student's code started is still running"
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_feedback_leaves_out_what_the_hidden_part_printed_or_raised():
+    config = notebooks.nbgrader_config(ROOT)
+    meta = {"grade": True, "solution": False, "locked": True, "points": 1, "grade_id": "test_f_hidden"}
+    cell = nbformat.v4.new_code_cell("assert f(1) == 1\n### BEGIN HIDDEN TESTS\nprint(f(2))\n### END HIDDEN TESTS\n",
+                                     metadata={"nbgrader": meta, "dlcourse": {"hidden_outputs_from": 1,
+                                                                              "hidden_failure": True}})
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="visible part ok\n"),
+                    nbformat.v4.new_output("stream", name="stdout", text="LEAK 0.123\n"),
+                    nbformat.v4.new_output("error", ename="ValueError", evalue="LEAK 0.123", traceback=["LEAK"])]
+    nb, _ = grading_submission.ClearHiddenTestsAndTracebacks(config=config).preprocess(
+        nbformat.v4.new_notebook(cells=[cell]), {})
+    shown = nbformat.writes(nb)
+    assert "LEAK" not in shown and "visible part ok" in shown and grading_submission.HIDDEN_FAILED in shown
+    assert "dlcourse" not in nb.cells[0].metadata, "the grader's bookkeeping stays out of the feedback"

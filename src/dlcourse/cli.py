@@ -1,7 +1,7 @@
 """The ``dlcourse`` command.
 
 Learners:
-  dlcourse check NOTEBOOK           grade your notebook in a fresh kernel, as the instructor would
+  dlcourse check NOTEBOOK           grade your notebook as the instructor would (fresh kernels)
 
 Instructors:
   dlcourse grade SUBMISSIONS --out OUT [--chapter ID] [--jobs N] [--timeout S]
@@ -81,7 +81,8 @@ def cmd_check(args) -> int:
     sandbox = grading.sandbox_available()
     if not sandbox:
         print("(bwrap not found: grading without a sandbox, which is fine for your own code)")
-    print(f"grading {path} in a fresh kernel, with the instructor's tests (hidden ones included)...")
+    print(f"grading {path} as the instructor will: your answers in fresh kernels without TensorFlow, "
+          "the instructor's tests (hidden ones included) in the grader's kernel...")
     source = grading.ChapterSource.from_course(chapter, notebooks.course_root())
     result = grading.grade_one("you", source, path, None, timeout=args.timeout, sandbox=sandbox)
     if result.status == "unreadable":

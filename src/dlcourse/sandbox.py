@@ -75,7 +75,8 @@ def launch_sandboxed_kernel(connection_file: str, memory_bytes: int, cpu_seconds
         raise SystemExit("the sandboxed kernel needs ipc transport with an absolute ip path prefix")
     runtime_dir = str(Path(info["ip"]).parent)
     inside = Path(runtime_dir) / Path(connection_file).name
-    shutil.copyfile(connection_file, inside)
+    if Path(connection_file).resolve() != inside.resolve():
+        shutil.copyfile(connection_file, inside)
     argv = _sandbox_argv(workdir, runtime_dir) + [sys.executable, "-m", "ipykernel_launcher", "-f", str(inside),
                                                   *kernel_args]
     with open(os.devnull, "wb") as devnull:  # the kernel's console chatter; its real output goes over ZeroMQ

@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path, PurePosixPath
 
 from .. import notebooks
+from . import kernels
 from ..sandbox import THREAD_VARS
 from .submission import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, STATUSES, ChapterSource, _fmt, grade_one, prepare_chapter
 
@@ -93,7 +94,7 @@ def _grade_job(args):
     student, source, path, out, timeout, memory_gb, sandbox, template, exercises = args
     feedback = Path(out) / "feedback" / student / source.chapter if out else None
     return grade_one(student, source, path, feedback, timeout=timeout, memory_gb=memory_gb,
-                     sandbox=sandbox, template=template, exercises=exercises)
+                     sandbox=sandbox, template=template, exercises=exercises, warm=True)
 
 
 def _share_cores(jobs: int) -> None:
@@ -146,9 +147,12 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
         bar = tqdm(total=len(jobs_args), desc="grading", unit="notebook", disable=not progress)
         results = []
         if jobs <= 1:
-            for a in jobs_args:
-                results.append(_grade_job(a))
-                bar.update()
+            try:
+                for a in jobs_args:
+                    results.append(_grade_job(a))
+                    bar.update()
+            finally:
+                kernels.close_pools()  # the spare kernels started for a next submission
         else:
             import multiprocessing
 

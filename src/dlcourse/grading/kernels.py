@@ -13,8 +13,8 @@ nbgrader's pipeline is unchanged: gradebook, checksums, ``OverwriteCells``, poin
   data back.
 
 A test cell is run in two parts: the visible part, then (if it passed) the hidden part, after nbgrader's
-hidden-tests delimiter, with calls going to the hidden kernel. An error in the hidden part is marked in the
-cell's metadata (``dlcourse.hidden_failure``), so that the feedback shows its type but not its message.
+hidden-tests delimiter, with calls going to the hidden kernel. The cell's metadata ``dlcourse`` says which
+outputs the hidden part made, so that the feedback leaves them out and shows a hidden error by its type only.
 
 Cells that are neither setup, answer, given nor test cells are not run (training runs, plots, widgets).
 Outputs: an answer cell gets what it printed in the visible kernel; a test cell what the grader's kernel
@@ -25,19 +25,32 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import atexit
+import json
+import multiprocessing.util
+import os
+import shutil
+import sys
+import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Integer, Unicode
+from traitlets import Bool, Float, Integer, Unicode
 
 from .. import notebooks
 
 GRADER_KERNEL = "dlcourse-grader"
 TIMEOUT_ERROR = {"ename": "CellTimeoutError", "evalue": "",
                  "traceback": ["CellTimeoutError: No reply from kernel before timeout"]}
+#: Run by a grader kernel as it starts, before it is given a submission: the imports every chapter's tests need.
+GRADER_WARM_UP = "from dlcourse import reference\nreference.tf()\nreference.keras()\n"
 MAX_RESTARTS = 3  # per student kernel and submission: a kernel killed by the student's code is started again
+BUDGET_CELLS = 10  # a submission's tests may take as long as this many cells at their time limit, no longer
+OUT_OF_TIME = f"not run: the notebook's tests had used {BUDGET_CELLS} times the time limit of a cell"
+KERNEL_BROKE = "this cell killed the kernel or left it unable to answer; the other answers ran without it"
 
 
 class GraderError(RuntimeError):
@@ -86,24 +99,30 @@ def split_hidden(source: str, delimiter: str) -> tuple[str, str]:
 
 
 class Kernel:
-    """One kernel and an nbclient client for it: start, run code as a cell, restart, stop."""
+    """One kernel, in a folder of its own (working folder, sockets, connection file), and an nbclient client
+    for it: start, run code as a cell, restart, stop."""
 
-    def __init__(self, kernel_name: str, cwd: Path, ip: str, timeout: int):
+    def __init__(self, kernel_name: str, folder: Path, spec_dirs: list[str], env: dict, timeout: int):
+        from jupyter_client.kernelspec import KernelSpecManager
         from jupyter_client.manager import AsyncKernelManager
         from nbclient import NotebookClient
         from traitlets.config import Config
 
+        self.folder, self.env = folder, env
+        (folder / "work").mkdir(parents=True)
+        (folder / "sockets").mkdir()
         config = Config()
         config.KernelManager.transport = "ipc"  # the sandbox has no network, not even loopback
-        config.KernelManager.ip = ip  # sockets <ip>-<port>: each kernel its own folder, absolute
-        self.client = NotebookClient(nbformat.v4.new_notebook(), kernel_name=kernel_name, timeout=timeout,
+        config.KernelManager.ip = str(folder / "sockets" / "k")  # sockets k-<port>, absolute, in this folder only
+        km = AsyncKernelManager(kernel_name=kernel_name, config=config,
+                                kernel_spec_manager=KernelSpecManager(kernel_dirs=spec_dirs))
+        km.connection_file = str(folder / "sockets" / "connection.json")
+        self.client = NotebookClient(nbformat.v4.new_notebook(), km=km, timeout=timeout,
                                      interrupt_on_timeout=True, error_on_timeout=TIMEOUT_ERROR, allow_errors=True,
                                      iopub_timeout=timeout, raise_on_iopub_timeout=False, record_timing=False,
-                                     kernel_manager_class=AsyncKernelManager, config=config,
-                                     resources={"metadata": {"path": str(cwd)}},
-                                     extra_arguments=["--HistoryManager.hist_file=:memory:"],
                                      on_cell_executed=self._record_reply)
         self.restarts = 0
+        self.left_out: set[str] = set()  # answer cells that broke this kernel: not run again in it
 
     @staticmethod
     def _record_reply(cell, execute_reply, **_):
@@ -115,10 +134,11 @@ class Kernel:
                                                        evalue=content.get("evalue", ""),
                                                        traceback=content.get("traceback") or []))
 
-    async def start(self) -> None:
-        self.client.create_kernel_manager()
-        await self.client.async_start_new_kernel()
+    async def start(self) -> "Kernel":
+        await self.client.km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"],
+                                          cwd=str(self.folder / "work"), env=self.env)
         await self.client.async_start_new_kernel_client()
+        return self
 
     @property
     def connection_file(self) -> str:
@@ -142,14 +162,20 @@ class Kernel:
         return cell
 
     async def responsive(self, seconds: float = 5.0) -> bool:
+        """Alive and answering: a kernel_info request, which the kernel answers itself (no cell is run, so the
+        student's cell hooks and transformers play no part), within ``seconds``."""
         if not await self.client.km.is_alive():
             return False
-        try:
-            reply = await self.client.kc.execute_interactive("pass", store_history=False, timeout=seconds,
-                                                             output_hook=lambda msg: None)
-        except Exception:  # a timeout, or a kernel gone meanwhile
-            return False
-        return reply.get("content", {}).get("status") == "ok"
+        msg_id = self.client.kc.kernel_info()
+        deadline = asyncio.get_running_loop().time() + seconds
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            try:
+                reply = await self.client.kc.get_shell_msg(timeout=left)
+            except Exception:  # queue.Empty: no answer in time
+                return False
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return True
+        return False
 
     async def restart(self) -> None:
         self.restarts += 1
@@ -161,10 +187,97 @@ class Kernel:
         try:
             if self.client.kc is not None:
                 self.client.kc.stop_channels()
-            if self.client.km is not None and await self.client.km.is_alive():
+            if await self.client.km.is_alive():
                 await self.client.km.shutdown_kernel(now=True)
-        except Exception:  # best effort: the grading job's folder is removed anyway
+        except Exception:  # best effort: the folder goes all the same
             pass
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class KernelPool:
+    """The kernels of one grading process: each serves one submission and is then stopped.
+
+    With ``warm=True`` (a batch), every time a kernel is taken the next one of its role starts at once, so that
+    the next submission's kernels start, and the grader's imports TensorFlow, while this one is graded. A
+    kernel is fresh when taken (it has run nothing but its start-up), so grades do not depend on the order
+    in which submissions are graded.
+    """
+
+    def __init__(self, sandbox: bool, memory_gb: float, cpu_seconds: int, timeout: int, warm: bool):
+        self.folder = Path(tempfile.mkdtemp(prefix="dlg-kernels-"))
+        self.spec_dirs = [str(self.folder / "kernels")]
+        self.timeout, self.warm = timeout, warm
+        self.spares: dict[str, asyncio.Task] = {}
+        write_kernelspecs(self.folder / "kernels", sandbox, memory_gb, cpu_seconds)
+
+    async def _new(self, role: str) -> Kernel:
+        env = {**os.environ, "NBGRADER_EXECUTION": "autograde"}
+        # A test cell may call the student's functions several times, each within the timeout.
+        timeout = 3 * self.timeout if role == "grader" else self.timeout
+        kernel = Kernel(GRADER_KERNEL if role == "grader" else "python3", self.folder / uuid.uuid4().hex,
+                        self.spec_dirs, env, timeout)
+        await kernel.start()
+        if role == "grader":
+            await kernel.run(GRADER_WARM_UP)
+        return kernel
+
+    async def take(self, role: str) -> Kernel:
+        task = self.spares.pop(role, None) or asyncio.ensure_future(self._new(role))
+        if self.warm:
+            self.spares[role] = asyncio.ensure_future(self._new(role))
+        return await task
+
+    async def close(self) -> None:
+        for task in self.spares.values():
+            try:
+                await (await task).stop()
+            except Exception:
+                pass
+        self.spares.clear()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_POOLS: dict[tuple, KernelPool] = {}
+
+
+def pool(sandbox: bool, memory_gb: float, cpu_seconds: int, timeout: int, warm: bool) -> KernelPool:
+    """This process's pool for these settings (made on first use, closed when the process exits)."""
+    key = (sandbox, memory_gb, cpu_seconds, timeout, warm)
+    if key not in _POOLS:
+        _POOLS[key] = KernelPool(*key)
+        if len(_POOLS) == 1:
+            atexit.register(close_pools)
+            multiprocessing.util.Finalize(None, close_pools, exitpriority=10)  # pool workers skip atexit
+    return _POOLS[key]
+
+
+def close_pools() -> None:
+    from jupyter_core.utils import run_sync
+
+    async def close_all():
+        for p in list(_POOLS.values()):
+            await p.close()
+
+    if _POOLS:
+        run_sync(close_all)()
+        _POOLS.clear()
+
+
+def write_kernelspecs(folder: Path, sandbox: bool, memory_gb: float, cpu_seconds: int) -> None:
+    """Kernelspecs in ``folder``: ``python3`` for the student's kernels (sandboxed unless ``sandbox`` is False,
+    refusing TensorFlow either way) and ``GRADER_KERNEL``, a plain kernel for the instructor's tests."""
+    if sandbox:
+        student = [sys.executable, "-m", "dlcourse.sandbox", "{connection_file}", str(int(memory_gb * 2**30)),
+                   str(cpu_seconds)]
+    else:
+        student = [sys.executable, "-m", "dlcourse.sandbox", "--unsandboxed", "-f", "{connection_file}"]
+    grader = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    for name, argv, title in (("python3", student, "Python 3 (student, grading)"),
+                              (GRADER_KERNEL, grader, "Python 3 (grader)")):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        spec = {"argv": argv, "display_name": title, "language": "python",
+                "interrupt_mode": "message"}  # an interrupt is a message: a signal would hit bwrap, not the kernel
+        (folder / name / "kernel.json").write_text(json.dumps(spec))
 
 
 def _first_error(cell) -> str:
@@ -179,9 +292,10 @@ class TwoKernelExecute(NbGraderPreprocessor):
 
     source_path = Unicode(help="The instructor's source notebook of this assignment.").tag(config=True)
     timeout = Integer(60, help="Seconds a cell, or one call of a student's function, may take.").tag(config=True)
-    student_kernel = Unicode("python3", help="Kernelspec of the student kernels (the sandbox).").tag(config=True)
-    grader_kernel = Unicode(GRADER_KERNEL, help="Kernelspec of the grader kernel.").tag(config=True)
-    work_dir = Unicode(help="A folder for the kernels' working folders and sockets.").tag(config=True)
+    sandbox = Bool(True, help="Run the student's kernels in the bwrap sandbox.").tag(config=True)
+    memory_gb = Float(4.0, help="Memory limit of a student kernel, GB.").tag(config=True)
+    cpu_seconds = Integer(1200, help="CPU-time limit of a student kernel.").tag(config=True)
+    warm = Bool(False, help="Start the next submission's kernels while this one is graded.").tag(config=True)
     hidden_delimiter = Unicode("### BEGIN HIDDEN TESTS").tag(config=True)
 
     def preprocess(self, nb, resources):
@@ -192,16 +306,12 @@ class TwoKernelExecute(NbGraderPreprocessor):
         return nb, resources
 
     async def _grade(self, nb, plan: Plan, source_dir: Path) -> None:
-        work = Path(self.work_dir)
-        kernels = {}
-        for role, name, cwd in (("visible", self.student_kernel, work / "visible"),
-                                ("hidden", self.student_kernel, work / "hidden"),
-                                ("grader", self.grader_kernel, source_dir)):
-            cwd.mkdir(parents=True, exist_ok=True)
-            (work / "sockets" / role).mkdir(parents=True, exist_ok=True)
-            kernels[role] = Kernel(name, cwd, str(work / "sockets" / role / "k"), self.timeout)
+        kernels: dict[str, Kernel] = {}
+        kernel_pool = pool(self.sandbox, self.memory_gb, self.cpu_seconds, self.timeout, self.warm)
         try:
-            await asyncio.gather(*(k.start() for k in kernels.values()))
+            for role in ("visible", "hidden", "grader"):
+                kernels[role] = await kernel_pool.take(role)
+            await self._grader_run(kernels["grader"], f"import os\nos.chdir({str(source_dir)!r})", "os.chdir")
             answers = {c.metadata.nbgrader["grade_id"]: c for c in nb.cells if notebooks.is_answer_cell(c)}
             errors = await self._define(kernels["visible"], plan, answers, keep_outputs=True)
             await self._define(kernels["hidden"], plan, answers, keep_outputs=False)
@@ -211,8 +321,25 @@ class TwoKernelExecute(NbGraderPreprocessor):
 
     async def _define(self, kernel: Kernel, plan: Plan, answers: dict, keep_outputs: bool) -> dict[str, str]:
         """Run the setup cells, then the submission's answer cells, in a student kernel. Returns, for each
-        answer cell that failed, grade_id -> its first error line. Restarts the kernel if the code kills it."""
-        errors = {}
+        answer cell that failed, grade_id -> its first error line.
+
+        An answer cell that kills the kernel, or leaves it unable to answer (a patched ``isinstance`` breaks
+        ipykernel itself), is left out from then on: the kernel is started again without it (at most
+        MAX_RESTARTS times), so that the other exercises are still graded. Outputs are attached to the
+        notebook's cells (``keep_outputs``) from the first run of each cell only."""
+        errors, recorded = {}, set()
+        while True:
+            broke = await self._define_once(kernel, plan, answers, keep_outputs, errors, recorded)
+            if broke is None or kernel.restarts >= MAX_RESTARTS:
+                return errors
+            kernel.left_out.add(broke)
+            await kernel.restart()
+
+    async def _define_once(self, kernel, plan, answers, keep_outputs, errors, recorded) -> str | None:
+        """One run of ``_define``; returns the grade_id of the answer cell that broke the kernel, or None."""
+        cell = await kernel.run("__import__('dlcourse.grading.serve', fromlist=['register']).register()")
+        if cell is None or any(o.output_type == "error" for o in cell.outputs):
+            raise GraderError(f"the student kernel cannot take calls: {_first_error(cell)}")
         for code in plan.setup:
             cell = await kernel.run(code)
             if cell is None or any(o.output_type == "error" for o in cell.outputs):
@@ -221,18 +348,22 @@ class TwoKernelExecute(NbGraderPreprocessor):
             if gid not in answers:
                 errors[gid] = "(the answer cell is missing from the notebook)"
                 continue
+            if gid in kernel.left_out:
+                continue
             cell = await kernel.run(answers[gid].source)
-            if keep_outputs:
-                answers[gid].outputs = cell.outputs if cell is not None else [nbformat.v4.new_output(
-                    "error", ename="DeadKernelError", evalue="the kernel died while running this cell",
-                    traceback=["DeadKernelError: the kernel died while running this cell"])]
-            if cell is None or any(o.output_type == "error" for o in cell.outputs):
+            broke = cell is None or not await kernel.responsive()
+            if keep_outputs and gid not in recorded:
+                recorded.add(gid)
+                answers[gid].outputs = cell.outputs if cell is not None else []
+                if broke:
+                    answers[gid].outputs.append(nbformat.v4.new_output(
+                        "error", ename="DeadKernelError", evalue=KERNEL_BROKE, traceback=[f"DeadKernelError: {KERNEL_BROKE}"]))
+            if broke:
+                errors[gid] = f"DeadKernelError: {KERNEL_BROKE}"
+                return gid
+            if any(o.output_type == "error" for o in cell.outputs):
                 errors[gid] = _first_error(cell)
-                if cell is None and kernel.restarts < MAX_RESTARTS:  # this answer cell killed the kernel:
-                    await kernel.restart()  # start again, without it, and define the rest (their outputs are kept
-                    # from this run only when the kernel survives: a rerun's outputs are not attached)
-                    return {**errors, **await self._define(kernel, plan, {**answers, gid: _skip(gid)}, False)}
-        return errors
+        return None
 
     async def _test(self, nb, plan: Plan, kernels: dict, answers: dict, errors: dict) -> None:
         grader = kernels["grader"]
@@ -246,17 +377,23 @@ class TwoKernelExecute(NbGraderPreprocessor):
             f"_dlcourse_proxy.install(globals(), {plan.names!r}, {student!r}, {self.timeout!r})\n"
             f"__dlcourse__.answer_errors.update({answer_errors!r})\n"
             "del _dlcourse_proxy\n"), "installing the proxies")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BUDGET_CELLS * self.timeout
         for kind, gid, code in plan.grader:
             if kind == "given":
                 await self._grader_run(grader, code, f"the given cell {gid}")
+                continue
+            if loop.time() > deadline and gid in tests:  # every cell within its limit, and still far too long
+                tests[gid].outputs = [nbformat.v4.new_output("error", **{**TIMEOUT_ERROR, "evalue": OUT_OF_TIME})]
                 continue
             visible, hidden = split_hidden(code, self.hidden_delimiter)
             outputs = await self._test_part(grader, "visible", visible)
             failed = any(o.output_type == "error" for o in outputs)
             if hidden and not failed:
                 more = await self._test_part(grader, "hidden", hidden)
-                if any(o.output_type == "error" for o in more):
-                    tests[gid].metadata.setdefault("dlcourse", {})["hidden_failure"] = True
+                # for the feedback, which shows the hidden part's outputs not at all, and its error by type only
+                tests[gid].metadata["dlcourse"] = {"hidden_outputs_from": len(outputs),
+                                                   "hidden_failure": any(o.output_type == "error" for o in more)}
                 outputs += more
             if gid in tests:
                 tests[gid].source = code
@@ -288,7 +425,4 @@ class TwoKernelExecute(NbGraderPreprocessor):
                                    f"{kernel.connection_file!r}, {kernel.pid!r})", "reconnecting")
 
 
-def _skip(gid: str):
-    """An answer cell replaced by one that defines nothing (its code killed the kernel once already)."""
-    return nbformat.v4.new_code_cell("pass", metadata={"nbgrader": {"grade_id": gid, "solution": True}})
 

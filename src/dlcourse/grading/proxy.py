@@ -18,8 +18,7 @@ Keras references) before the first test cell. For every name defined by the chap
 There are two student kernels, both running the same answers: calls from the visible part of the tests go
 to one (``phase = "visible"``), calls from hidden tests to the other (``"hidden"``). What the student's code
 prints is shown only for visible calls, and a kernel that has seen hidden inputs never produces anything
-the learner sees. In the hidden phase a student's exception message is replaced, so that it cannot carry
-the hidden inputs into the feedback.
+the learner sees.
 """
 
 from __future__ import annotations
@@ -28,13 +27,14 @@ import base64
 import builtins
 import queue
 import time
+import uuid
 
 import cloudpickle
 import numpy as np
 
 from . import serve, wire
 
-HIDDEN_MESSAGE = "(message not shown: raised by your code in a hidden test)"
+MAX_REPLY = 2**28  # characters of base64: a graded function's result is far smaller
 MAX_PRINTED = 10_000  # characters of a visible call's printed output shown in the test's output
 
 #: exception types a student's error may come back as; any other becomes a RuntimeError naming it
@@ -82,11 +82,13 @@ class StudentKernel:
         if self.broken:
             raise StudentKernelDied(self.broken)
         request = base64.b64encode(cloudpickle.dumps((name, args, kwargs))).decode("ascii")
-        code = f"__import__('dlcourse.grading.serve', fromlist=['call']).call({request!r})"
-        msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False, stop_on_error=False)
+        msg = self.kc.session.msg("comm_open", {"comm_id": uuid.uuid4().hex, "target_name": serve.TARGET,
+                                                "data": {"request": request}})
+        self.kc.shell_channel.send(msg)
+        msg_id = msg["header"]["msg_id"]
         deadline = time.monotonic() + timeout
-        reply, idle, printed, shell = None, False, [], None
-        while not (idle and shell is not None):
+        reply, idle, printed = None, False, []
+        while not idle:
             if time.monotonic() > deadline:
                 self._interrupt(msg_id)
                 raise StudentCodeTimeout(f"{name} did not return within {timeout:g} s (an endless loop?)")
@@ -94,31 +96,25 @@ class StudentKernel:
                 self.broken = "the kernel running your code died (os._exit, a crash or the memory limit)"
                 raise StudentKernelDied(f"{name}: {self.broken}")
             try:
-                msg = self.kc.get_iopub_msg(timeout=0.05)
+                m = self.kc.get_iopub_msg(timeout=0.05)
             except queue.Empty:
-                msg = None
-            if msg is not None and msg["parent_header"].get("msg_id") == msg_id:
-                kind, content = msg["msg_type"], msg["content"]
-                if kind == "stream" and show_output and sum(map(len, printed)) < MAX_PRINTED:
-                    printed.append(content.get("text", ""))
-                elif kind == "display_data" and serve.REPLY_MIME in content.get("data", {}):
-                    reply = content["data"][serve.REPLY_MIME]
-                elif kind == "status" and content.get("execution_state") == "idle":
-                    idle = True
-            while shell is None:
-                try:
-                    m = self.kc.get_shell_msg(timeout=0)
-                except queue.Empty:
-                    break
-                if m["parent_header"].get("msg_id") == msg_id:
-                    shell = m["content"]
+                continue
+            if m["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = m["msg_type"], m["content"]
+            if kind == "stream" and show_output and sum(map(len, printed)) < MAX_PRINTED:
+                printed.append(content.get("text", ""))
+            elif kind == "comm_msg" and isinstance(content.get("data"), dict) and "reply" in content["data"]:
+                reply = content["data"]["reply"]
+            elif kind == "status" and content.get("execution_state") == "idle":
+                idle = True
         if printed:
             print("".join(printed)[:MAX_PRINTED], end="")
-        if shell.get("status") != "ok" and reply is None:
-            raise StudentKernelDied(f"{name}: the call failed in your kernel ({shell.get('ename')}: "
-                                    f"{str(shell.get('evalue'))[:200]}); did your code replace the course's modules?")
         if not isinstance(reply, str):
-            raise wire.WireError(f"{name}: no reply came back from your kernel")
+            raise wire.WireError(f"{name}: no reply came back from your kernel (did your code change how it "
+                                 "answers the grader?)")
+        if len(reply) > MAX_REPLY:
+            raise wire.WireError(f"{name}: the reply from your kernel is larger than {MAX_REPLY:,} bytes")
         try:
             data = base64.b64decode(reply.encode("ascii"), validate=True)
         except (ValueError, UnicodeEncodeError):
@@ -135,10 +131,11 @@ class StudentKernel:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             try:
-                m = self.kc.get_shell_msg(timeout=0.1)
+                m = self.kc.get_iopub_msg(timeout=0.1)
             except queue.Empty:
                 continue
-            if m["parent_header"].get("msg_id") == msg_id:
+            if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "status" \
+                    and m["content"].get("execution_state") == "idle":
                 return
         self.broken = "the kernel running your code did not stop after an interrupt"
 
@@ -165,7 +162,7 @@ class Calls:
         hidden = self.phase == "hidden"
         reply = self.kernels[self.phase].call(name, args, kwargs, self.timeout, show_output=not hidden)
         if "error" in reply:
-            raise self._error(name, reply, hidden)
+            raise self._error(name, reply)
         ours, theirs = wire.array_leaves((args, kwargs)), reply["inputs"]
         changed = []
         if type(theirs) is list and len(theirs) == len(ours):
@@ -181,20 +178,19 @@ class Calls:
                                 "work on a copy (x = x.copy()).")
         return reply["value"]
 
-    def _error(self, name, reply, hidden):
+    def _error(self, name, reply):
         kind, message = str(reply["error"]), str(reply["message"])
         if name in self.answer_errors and kind == "NameError":
             return NameError(f"{name} is not defined: its answer cell failed with {self.answer_errors[name]}")
         if kind in ("KeyboardInterrupt", "SystemExit"):
             return RuntimeError(f"{name} stopped with {kind}")
         cls = EXCEPTIONS.get(kind)
-        text = HIDDEN_MESSAGE if hidden else message
-        if cls is None:
-            return RuntimeError(f"{name} raised {kind[:80]}: {text}")
+        if cls is None:  # in a hidden test, the feedback leaves the message out (kernels.TwoKernelExecute)
+            return RuntimeError(f"{name} raised {kind[:80]}: {message}")
         try:
-            return cls(text)
+            return cls(message)
         except Exception:  # a built-in whose constructor wants other arguments (UnicodeDecodeError, ...)
-            return RuntimeError(f"{name} raised {kind}: {text}")
+            return RuntimeError(f"{name} raised {kind}: {message}")
 
 
 def _describe(k, args, kwargs, params):

@@ -1,13 +1,16 @@
-"""The student kernel's side of a call from the grader: run one graded function, publish the result as plain data.
+"""The student kernel's side of a call from the grader: run one graded function, send back plain data.
 
-The grader kernel sends ``call(REQUEST)`` as code to execute, REQUEST being base64 of a cloudpickle of
-``(name, args, kwargs)``: the function's name in the student's namespace and arguments made of plain data
-and the tests' own callables. The reply is a ``display_data`` message of type ``REPLY_MIME`` holding
-base64 of ``wire.encode`` of either ``{"value": ..., "inputs": [...]}`` (the result, and every array
-argument as it is after the call) or ``{"error": type name, "message": str}``.
+Before any of the student's code runs, the grader registers ``TARGET`` as a Jupyter comm target in the
+student's kernel (``register``). A call is then a ``comm_open`` message whose data holds ``request``: base64
+of a cloudpickle of ``(name, args, kwargs)``, the function's name in the student's namespace and its
+arguments (plain data and the tests' own callables). The reply is one comm message holding ``reply``:
+base64 of ``wire.encode`` of either ``{"value": ..., "inputs": [...]}`` (the result, and every array argument
+as it is after the call) or ``{"error": type name, "message": str}``.
 
-Everything here runs in the student's kernel, which the student controls: the grader trusts none of it and
-decodes the reply strictly. It imports the standard library, NumPy and cloudpickle only.
+Comm messages are handled by the kernel itself, not run as cells: the student's input transformers, AST
+transformers and cell hooks do not touch them. Everything here runs in the student's kernel, which the
+student controls: the grader trusts none of it and decodes the reply strictly. It imports the standard
+library, NumPy and cloudpickle only.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 
 from . import wire
 
-REPLY_MIME = "application/x-dlcourse-reply"
+TARGET = "dlcourse.call"
 MAX_MESSAGE = 2000
 
 
@@ -27,17 +30,27 @@ def student_global(name: str):
     return vars(sys.modules["__main__"])[name]
 
 
-def call(request: str) -> None:
-    from IPython.display import publish_display_data
+def register() -> None:
+    """Make this kernel answer calls (run by the grader before any student code)."""
+    from IPython import get_ipython
 
-    name, args, kwargs = pickle.loads(base64.b64decode(request))
+    get_ipython().kernel.comm_manager.register_target(TARGET, _on_open)
+
+
+def _on_open(comm, msg) -> None:
+    comm.send({"reply": base64.b64encode(run(msg["content"]["data"]["request"])).decode("ascii")})
+    comm.close()
+
+
+def run(request: str) -> bytes:
+    """The encoded reply to one request."""
     try:
+        name, args, kwargs = pickle.loads(base64.b64decode(request))
         try:
             fn = student_global(name)
         except KeyError:
             raise NameError(f"name {name!r} is not defined") from None
         value = fn(*args, **kwargs)
-        reply = wire.encode({"value": value, "inputs": wire.array_leaves((args, kwargs))})
+        return wire.encode({"value": value, "inputs": wire.array_leaves((args, kwargs))})
     except BaseException as err:  # noqa: BLE001 - every failure, KeyboardInterrupt and SystemExit too, is reported
-        reply = wire.encode({"error": type(err).__name__, "message": str(err)[:MAX_MESSAGE]})
-    publish_display_data({REPLY_MIME: base64.b64encode(reply).decode("ascii")})
+        return wire.encode({"error": type(err).__name__, "message": str(err)[:MAX_MESSAGE]})

@@ -18,10 +18,8 @@ sandbox has no network at all.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import shutil
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -31,17 +29,18 @@ import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 
 from .. import notebooks
-from .kernels import GRADER_KERNEL, TwoKernelExecute
+from .kernels import TwoKernelExecute
 
 STATUSES = ("graded", "timeout", "error", "unreadable", "missing")
 DEFAULT_TIMEOUT = 60  # seconds per cell; graded cells are meant to take under 10 s
 DEFAULT_MEMORY_GB = 4.0
 MAX_OUTPUT_CHARS = 20_000  # per output; a 100 MB print is cut to this before it is stored
+HIDDEN_FAILED = "a hidden test failed (what it printed and its message are not shown: they could quote its inputs)"
 GRADING_NOTE = (
     "**How this notebook was graded.** Your answer cells ran in a kernel of their own, after the chapter's "
     "setup cell, without TensorFlow. The tests ran in the grader's kernel, in the instructor's version, and "
     "called your functions there. No other cell ran: outputs of plots, widgets and training runs are not "
-    "shown. A failing hidden test shows its type but not its message.")
+    "shown. A failing hidden test is marked as such, without its message or output.")
 
 
 @dataclass
@@ -154,25 +153,6 @@ class ChapterSource:
 # ---------------------------------------------------------------------------- sandbox
 
 
-def _write_kernelspecs(jupyter_path: Path, sandbox: bool, memory_gb: float, cpu_seconds: int) -> None:
-    """The grading job's kernelspecs: ``python3`` (shadowing the default one) for the student's kernels,
-    sandboxed unless ``sandbox`` is False and refusing TensorFlow either way, and ``kernels.GRADER_KERNEL``,
-    a plain kernel for the instructor's tests."""
-    if sandbox:
-        student = [sys.executable, "-m", "dlcourse.sandbox", "{connection_file}", str(int(memory_gb * 2**30)),
-                   str(cpu_seconds)]
-    else:
-        student = [sys.executable, "-m", "dlcourse.sandbox", "--unsandboxed", "-f", "{connection_file}"]
-    grader = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    for name, argv, title in (("python3", student, "Python 3 (student, grading)"),
-                              (GRADER_KERNEL, grader, "Python 3 (grader)")):
-        spec_dir = jupyter_path / "kernels" / name
-        spec_dir.mkdir(parents=True, exist_ok=True)
-        spec = {"argv": argv, "display_name": title, "language": "python",
-                "interrupt_mode": "message"}  # an interrupt is a message: a signal would hit bwrap, not the kernel
-        (spec_dir / "kernel.json").write_text(json.dumps(spec))
-
-
 # ---------------------------------------------------------------------------- feedback
 
 
@@ -203,14 +183,16 @@ class ClearHiddenTestsAndTracebacks(ClearHiddenTests):
 
     def preprocess_cell(self, cell, resources, index):
         if self.begin_test_delimeter in cell.source:
-            hidden_failure = cell.metadata.get("dlcourse", {}).get("hidden_failure", False)
+            ran = cell.metadata.pop("dlcourse", {})
+            if "hidden_outputs_from" in ran:  # what the hidden part printed, or raised, may quote its inputs
+                cell.outputs = cell.outputs[:ran["hidden_outputs_from"]]
+                errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+                if ran.get("hidden_failure") and not errors:
+                    cell.outputs.append(nbformat.v4.new_output(
+                        "error", ename="HiddenTestFailed", evalue=HIDDEN_FAILED, traceback=[HIDDEN_FAILED]))
             for out in cell.get("outputs", []):
-                if out.output_type == "error":
-                    if hidden_failure:  # its message may quote the hidden inputs, or what the student's code made of them
-                        out.evalue = "(in a hidden test: its message and code are not shown)"
-                        out.traceback = [f"{out.ename} {out.evalue}"]
-                    else:
-                        out.traceback = [f"{out.ename}: {out.evalue}", "(in a hidden test: its code is not shown)"]
+                if out.output_type == "error" and out.ename != "HiddenTestFailed":
+                    out.traceback = [f"{out.ename}: {out.evalue}", "(in a hidden test: its code is not shown)"]
         return super().preprocess_cell(cell, resources, index)
 
 
@@ -291,12 +273,13 @@ def prepare_chapter(source: ChapterSource, dest: Path) -> Path:
 
 def grade_one(student: str, source: ChapterSource, submission: Path | bytes | None, feedback_dir: Path | None, *,
               timeout: int = DEFAULT_TIMEOUT, memory_gb: float = DEFAULT_MEMORY_GB, sandbox: bool = True,
-              template: Path | None = None, exercises: dict[str, float] | None = None) -> Result:
+              template: Path | None = None, exercises: dict[str, float] | None = None, warm: bool = False) -> Result:
     """Grade one student's notebook (a path, or its bytes) of ``source``'s chapter. Never raises:
     problems become a status.
 
     ``template`` is a course made by ``prepare_chapter``, ``exercises`` the chapter's exercises
-    (both made here when not given).
+    (both made here when not given). ``warm``: start the kernels of the next submission while this one is
+    graded (a batch).
     """
     chapter = source.chapter
     if exercises is None:
@@ -314,13 +297,13 @@ def grade_one(student: str, source: ChapterSource, submission: Path | bytes | No
         with tempfile.TemporaryDirectory(prefix="dlg-") as tmp:
             if template is None:
                 template = prepare_chapter(source, Path(tmp) / "template")
-            return _autograde(result, data, feedback_dir, source, timeout, memory_gb, sandbox, template)
+            return _autograde(result, data, feedback_dir, source, timeout, memory_gb, sandbox, template, warm)
     except Exception as err:  # a grader crash must not take the batch down
         result.status, result.detail = "error", f"{type(err).__name__}: {_first_line(str(err))}"
         return result
 
 
-def _autograde(result, data, feedback_dir, source, timeout, memory_gb, sandbox, template) -> Result:
+def _autograde(result, data, feedback_dir, source, timeout, memory_gb, sandbox, template, warm) -> Result:
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde, GenerateFeedback
 
@@ -328,18 +311,19 @@ def _autograde(result, data, feedback_dir, source, timeout, memory_gb, sandbox, 
     notebooks.venv_on_path()
     with tempfile.TemporaryDirectory(prefix="dlg-") as tmp:
         tmp = Path(tmp)
-        course, runtime, jpath = tmp / "c", tmp / "r", tmp / "j"
+        course = tmp / "c"
         shutil.copytree(template, course)
         dest = course / "submitted" / sid / chapter
         dest.mkdir(parents=True)
         (dest / f"{chapter}.ipynb").write_bytes(data)
-        runtime.mkdir()
-        _write_kernelspecs(jpath, sandbox, memory_gb, cpu_seconds=max(600, 20 * timeout))
 
         config = source.nbgrader_config(course)
         config.TwoKernelExecute.source_path = str(course / "source" / chapter / f"{chapter}.ipynb")
         config.TwoKernelExecute.timeout = timeout
-        config.TwoKernelExecute.work_dir = str(tmp / "k")
+        config.TwoKernelExecute.sandbox = sandbox
+        config.TwoKernelExecute.memory_gb = memory_gb
+        config.TwoKernelExecute.cpu_seconds = max(600, 20 * timeout)
+        config.TwoKernelExecute.warm = warm
         config.TwoKernelExecute.hidden_delimiter = ClearHiddenTests(config=config).begin_test_delimeter
         config.IgnorePattern.enabled = True
         config.IgnorePattern.pattern = r"[\s\S]*"  # any stderr (TensorFlow, warnings): tests fail by raising
@@ -348,7 +332,7 @@ def _autograde(result, data, feedback_dir, source, timeout, memory_gb, sandbox, 
         config.Autograde.autograde_preprocessors = _autograde_preprocessors()
         config.GenerateFeedback.preprocessors = _feedback_preprocessors()
 
-        env = {"JUPYTER_PATH": str(jpath), "JUPYTER_RUNTIME_DIR": str(runtime), "NBGRADER_EXECUTION": "autograde"}
+        env = {"NBGRADER_EXECUTION": "autograde"}
         with notebooks.environment(**env):
             graded = _run(Autograde, config, chapter, student_id=sid)
         autograded = course / "autograded" / sid / chapter / f"{chapter}.ipynb"
