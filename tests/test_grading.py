@@ -130,15 +130,15 @@ def numerical_gradient(f, x, h=1e-5):
 """
 SNOOP = """
 import builtins, numpy as np
-get_ipython().events.register("pre_run_cell", lambda info: print("PRERUN", info.raw_cell))
+get_ipython().events.register("pre_run_cell", lambda info: print("PRE" + "RUN", info.raw_cell))
 builtins._hidden_seen = []
 _solution_rel_error = rel_error
 def rel_error(a, b):
     if np.ndim(a) >= 2 and np.shape(a) != (2, 3):  # only the hidden tests use these shapes
         builtins._hidden_seen.append(np.asarray(a).tolist())
-        print("LEAK-PRINT", np.asarray(a).ravel()[:3])
+        print("LEAK" + "-PRINT", np.asarray(a).ravel()[:3])  # markers made at run time: the code is shown
         if np.ndim(a) == 3 and np.shape(a)[0] == 2:
-            raise ValueError("LEAK-RAISE " + repr(np.asarray(a).ravel()[:3]))
+            raise ValueError("LEAK" + "-RAISE " + repr(np.asarray(a).ravel()[:3]))
     return _solution_rel_error(a, b)
 """
 SNOOP_LATER = """
@@ -146,7 +146,7 @@ import builtins
 _solution_numerical_gradient = numerical_gradient
 def numerical_gradient(f, x, h=1e-5):
     if getattr(builtins, "_hidden_seen", None):  # a later exercise prints what an earlier hidden test sent
-        print("SNOOP-HIDDEN", builtins._hidden_seen)
+        print("SNOOP" + "-HIDDEN", builtins._hidden_seen)
     return _solution_numerical_gradient(f, x, h)
 """
 KERAS_INSIDE = """
@@ -304,7 +304,7 @@ def test_infinite_loop_times_out_but_the_rest_is_graded(batch):
 
 def test_memory_hog_is_stopped(batch):
     frank = row(batch, "frank")
-    assert frank.status in ("graded", "error")
+    assert frank.status in ("graded", "error", "timeout")  # touching gigabytes may outlast the cell's time limit
     if frank.status == "graded":  # the hog's own cell failed, the rest was graded
         assert frank.score == POINTS["rel_error"]
     else:  # the kernel died: whatever was graded before it, never more than the one good exercise
@@ -550,7 +550,8 @@ def test_summary_counts_statuses_and_means():
 def test_a_cheat_earns_exactly_its_honest_part(batch, student, honest):
     r = row(batch, student)
     expected = sum(POINTS[ex] for ex in (honest or "").split())
-    assert (r.status, r.score, r.max_score) == ("graded", expected, TOTAL), (r, r.failures)
+    assert (r.score, r.max_score) == (expected, TOTAL), (r, r.failures)
+    assert r.status in ("graded", "timeout"), r  # timeout: a cheat that hangs its own kernel waits out a cell
 
 
 def test_the_hidden_tests_inputs_never_reach_the_feedback(batch):

@@ -242,6 +242,19 @@ def read_submission(data: bytes):
     return nb
 
 
+def _without_unknown_grade_ids(nb, source):
+    """The submission with nbgrader's metadata removed from cells whose grade id the chapter's source does not
+    have (a cell a student marked as a 50-point test would otherwise stop nbgrader); and those ids."""
+    known = {c.metadata.get("nbgrader", {}).get("grade_id") for c in source.cells} - {None}
+    unknown = []
+    for cell in nb.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if "nbgrader" in cell.get("metadata", {}) and gid not in known:
+            unknown.append(str(gid)[:40])
+            del cell.metadata["nbgrader"]
+    return nb, unknown
+
+
 def _run(app_class, config, chapter, **coursedir_attrs) -> dict:
     """Run an nbgrader converter app on ``chapter``; return nbgrader's capture_log result."""
     from nbgrader.coursedir import CourseDirectory
@@ -315,7 +328,10 @@ def _autograde(result, data, feedback_dir, source, timeout, memory_gb, sandbox, 
         shutil.copytree(template, course)
         dest = course / "submitted" / sid / chapter
         dest.mkdir(parents=True)
-        (dest / f"{chapter}.ipynb").write_bytes(data)
+        nb, unknown = _without_unknown_grade_ids(read_submission(data), source.notebook)
+        nbformat.write(nb, dest / f"{chapter}.ipynb")
+        if unknown:
+            result.detail = f"ignored cells claiming grade ids the chapter does not have: {', '.join(unknown)}"
 
         config = source.nbgrader_config(course)
         config.TwoKernelExecute.source_path = str(course / "source" / chapter / f"{chapter}.ipynb")
