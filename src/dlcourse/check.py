@@ -101,12 +101,13 @@ def assert_close(actual, expected, *, name: str, tol: float | str = "forward64",
 
     The failure message states: a shape mismatch, or non-finite values, or the
     worst element's index with both values, and the max absolute and relative
-    error against the bound.
+    error against the bound. Its first line ends with the hint, so that a
+    one-line summary (``dlcourse check``) still names the likely mistake.
     """
     bound = tolerance(tol)
     actual = np.asarray(actual)
     expected = np.asarray(expected)
-    tail = f"\nLikely cause: {hint}" if hint else ""
+    tail = f" Likely cause: {hint}" if hint else ""  # on the first line, which summaries such as `dlcourse check` show
     if actual.shape != expected.shape:
         raise AssertionError(
             f"{name}: shape mismatch: got {actual.shape}, expected {expected.shape}.{tail}"
@@ -133,11 +134,11 @@ def assert_close(actual, expected, *, name: str, tol: float | str = "forward64",
         idx = tuple(int(i) for i in idx)
         max_abs = float(np.nanmax(np.abs(a - e)))
         raise AssertionError(
-            f"{name}: max relative error {worst:.3e} exceeds {bound:.0e} "
-            f"(|got - expected| / max(|got| + |expected|, {floor:.1e})).\n"
+            f"{name}: max relative error {worst:.3e} exceeds {bound:.0e}.{tail}\n"
             f"  worst element at index {idx}: got {a[idx]:.17g}, expected {e[idx]:.17g}\n"
             f"  max absolute error {max_abs:.3e}; "
-            f"{int((err > bound).sum())} of {err.size} elements out of tolerance.{tail}"
+            f"{int((err > bound).sum())} of {err.size} elements out of tolerance "
+            f"(relative error |got - expected| / max(|got| + |expected|, {floor:.1e}))."
         )
 
 
