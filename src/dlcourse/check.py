@@ -26,6 +26,7 @@ __all__ = [
     "TOLERANCES",
     "tolerance",
     "rel_error",
+    "comparison_floor",
     "assert_close",
     "numerical_gradient",
     "gradient_check",
