@@ -99,3 +99,31 @@ def test_gradient_check_catches_a_wrong_gradient():
     check.gradient_check(f, x, 1 - np.tanh(x) ** 2, name="tanh'")
     with pytest.raises(AssertionError, match="analytic vs numerical"):
         check.gradient_check(f, x, 1 - np.tanh(x), name="wrong tanh'")
+
+
+def test_assert_close_floor_near_zero_grows_with_the_reference():
+    # Round-off of an array of order 1 on an element near zero: 5e-16 on 2e-7. The plain relative rule
+    # gives 5e-16 / 4e-7 = 1.25e-9 > 1e-10 and fails by chance; with the floor 1e-3 * max|expected| = 1e-3
+    # it is 5e-16 / 1e-3 = 5e-13 <= 1e-10.
+    expected = np.array([1.0, -0.5, 2e-7])
+    actual = expected + np.array([0.0, 0.0, 5e-16])
+    assert check.rel_error(actual, expected) > 1e-10  # the old rule, still chapter 0's rel_error
+    check.assert_close(actual, expected, name="near zero", tol=1e-10)
+    assert check.comparison_floor(expected) == pytest.approx(1e-3)
+
+
+def test_assert_close_floor_still_catches_real_errors_near_zero():
+    expected = np.array([1.0, -0.5, 2e-7])
+    with pytest.raises(AssertionError, match=r"index \(2,\)[^\n]*\n.*max absolute error 1\.000e-10") as info:
+        check.assert_close(expected + np.array([0.0, 0.0, 1e-10]), expected, name="near zero", tol=1e-10)
+    assert "1.0e-03" in str(info.value)  # the message states the floor it used
+    assert check.comparison_floor(np.zeros(3)) == 1e-8
+    assert check.comparison_floor(np.array([np.inf, 2.0, np.nan])) == pytest.approx(2e-3)  # finite elements only
+
+
+def test_assert_close_hint_is_on_the_first_line():
+    # `dlcourse check` shows the first line of a failure: it must name the likely mistake
+    for actual in (np.ones(3) * 2, np.ones(2), np.array([1.0, np.nan, 1.0])):
+        with pytest.raises(AssertionError) as info:
+            check.assert_close(actual, np.ones(3), name="gate", hint="gate order is i, f, c, o")
+        assert "Likely cause: gate order is i, f, c, o" in str(info.value).splitlines()[0]

@@ -3,6 +3,19 @@
 The tolerance policy of the course lives here and nowhere else (``TOLERANCES``).
 Every comparison in the notebooks and tests names a policy entry, so tightening
 or loosening a bound is a one-line change.
+
+The rule ``assert_close`` applies, element by element, with ``a`` the result under
+test and ``e`` the reference::
+
+    |a_i - e_i| / max(|a_i| + |e_i|, floor)  <=  tol,
+    floor = max(1e-8, 1e-3 * max_j |e_j|)        (the max over the reference's finite elements)
+
+A relative bound alone fails by chance on elements near zero: an element of 2e-7 in
+an array of order 1, computed by two correct programs, differs by round-off of the
+array's scale (5e-16, say), a relative error of 1e-9 > 1e-10. So the denominator has
+a floor: a thousandth of the reference's largest magnitude. Elements at least that
+large are judged relatively; smaller ones by an absolute error of ``tol * floor``.
+``rel_error`` (chapter 0's exercise) keeps the plain floor of 1e-8.
 """
 
 from __future__ import annotations
@@ -13,6 +26,7 @@ __all__ = [
     "TOLERANCES",
     "tolerance",
     "rel_error",
+    "comparison_floor",
     "assert_close",
     "numerical_gradient",
     "gradient_check",
@@ -29,6 +43,9 @@ TOLERANCES: dict[str, float] = {
 
 #: The floor in the denominator of the relative error, so that 0 vs 0 is 0, not nan.
 REL_ERROR_FLOOR = 1e-8
+
+#: In ``assert_close`` the floor also grows with the reference: this fraction of its largest magnitude.
+SCALE_FLOOR = 1e-3
 
 
 def tolerance(tol: float | str) -> float:
@@ -48,8 +65,14 @@ def tolerance(tol: float | str) -> float:
     return tol
 
 
-def _elementwise_rel_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.abs(a - b) / np.maximum(REL_ERROR_FLOOR, np.abs(a) + np.abs(b))
+def _elementwise_rel_error(a: np.ndarray, b: np.ndarray, floor: float = REL_ERROR_FLOOR) -> np.ndarray:
+    return np.abs(a - b) / np.maximum(floor, np.abs(a) + np.abs(b))
+
+
+def comparison_floor(expected) -> float:
+    """The denominator's floor ``assert_close`` uses: max(1e-8, 1e-3 * the reference's largest finite magnitude)."""
+    e = np.abs(np.asarray(expected, dtype=np.float64))
+    return max(REL_ERROR_FLOOR, SCALE_FLOOR * float(np.max(e, where=np.isfinite(e), initial=0.0)))
 
 
 def rel_error(a, b) -> float:
@@ -74,14 +97,18 @@ def assert_close(actual, expected, *, name: str, tol: float | str = "forward64",
     derivation). ``tol`` is a number or a key of ``TOLERANCES``. ``hint`` names
     the likely mistake; it is appended to the failure message.
 
+    Elements near zero are judged against a floor (see the module docstring):
+    ``|a - e| / max(|a| + |e|, max(1e-8, 1e-3 * max|expected|)) <= tol``.
+
     The failure message states: a shape mismatch, or non-finite values, or the
     worst element's index with both values, and the max absolute and relative
-    error against the bound.
+    error against the bound. Its first line ends with the hint, so that a
+    one-line summary (``dlcourse check``) still names the likely mistake.
     """
     bound = tolerance(tol)
     actual = np.asarray(actual)
     expected = np.asarray(expected)
-    tail = f"\nLikely cause: {hint}" if hint else ""
+    tail = f" Likely cause: {hint}" if hint else ""  # on the first line, which summaries such as `dlcourse check` show
     if actual.shape != expected.shape:
         raise AssertionError(
             f"{name}: shape mismatch: got {actual.shape}, expected {expected.shape}.{tail}"
@@ -98,8 +125,9 @@ def assert_close(actual, expected, *, name: str, tol: float | str = "forward64",
     if a.size == 0:
         return
     same = (a == e) | (np.isnan(a) & np.isnan(e))  # equal infinities and matching nans agree
+    floor = comparison_floor(e)
     with np.errstate(invalid="ignore"):
-        err = np.where(same, 0.0, _elementwise_rel_error(a, e))
+        err = np.where(same, 0.0, _elementwise_rel_error(a, e, floor))
     err = np.nan_to_num(err, nan=np.inf)
     worst = float(err.max())
     if worst > bound:
@@ -107,10 +135,11 @@ def assert_close(actual, expected, *, name: str, tol: float | str = "forward64",
         idx = tuple(int(i) for i in idx)
         max_abs = float(np.nanmax(np.abs(a - e)))
         raise AssertionError(
-            f"{name}: max relative error {worst:.3e} exceeds {bound:.0e}.\n"
+            f"{name}: max relative error {worst:.3e} exceeds {bound:.0e}.{tail}\n"
             f"  worst element at index {idx}: got {a[idx]:.17g}, expected {e[idx]:.17g}\n"
             f"  max absolute error {max_abs:.3e}; "
-            f"{int((err > bound).sum())} of {err.size} elements out of tolerance.{tail}"
+            f"{int((err > bound).sum())} of {err.size} elements out of tolerance "
+            f"(relative error |got - expected| / max(|got| + |expected|, {floor:.1e}))."
         )
 
 
