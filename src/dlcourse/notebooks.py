@@ -19,6 +19,8 @@ from pathlib import Path
 import nbformat
 
 __all__ = [
+    "is_course",
+    "course_containing",
     "course_root",
     "chapter_ids",
     "solution_path",
@@ -34,19 +36,30 @@ __all__ = [
 SETUP_TAG = "setup"
 
 
+def is_course(folder: Path) -> bool:
+    """A course folder holds ``solutions/`` and ``autograde/nbgrader_config.py``."""
+    return (folder / "autograde" / "nbgrader_config.py").is_file() and (folder / "solutions").is_dir()
+
+
+def course_containing(path: Path) -> Path | None:
+    """The course folder that ``path`` lies in (``path`` itself or its nearest parent that is a course)."""
+    path = Path(path).resolve()
+    return next((p for p in (path, *path.parents) if is_course(p)), None)
+
+
 def course_root() -> Path:
-    """The course folder: ``$DLCOURSE_ROOT``, else the checkout this package was installed from,
-    else the nearest parent of the working directory holding ``solutions/`` and ``autograde/``."""
+    """The course folder: ``$DLCOURSE_ROOT``, else the one the working directory lies in, else the
+    checkout this package was installed from (an editable install)."""
     if os.environ.get("DLCOURSE_ROOT"):
         return Path(os.environ["DLCOURSE_ROOT"]).resolve()
-    candidates = [Path(__file__).resolve().parents[2], *Path.cwd().resolve().parents, Path.cwd().resolve()]
-    for c in candidates:
-        if (c / "autograde" / "nbgrader_config.py").is_file() and (c / "solutions").is_dir():
-            return c
-    raise FileNotFoundError(
-        "cannot find the course folder (one holding solutions/ and autograde/nbgrader_config.py); "
-        "run from inside the course checkout or set DLCOURSE_ROOT"
-    )
+    checkout = Path(__file__).resolve().parents[2]
+    root = course_containing(Path.cwd()) or (checkout if is_course(checkout) else None)
+    if root is None:
+        raise FileNotFoundError(
+            "cannot find the course folder (one holding solutions/ and autograde/nbgrader_config.py); "
+            "run from inside the course checkout, pass --course, or set DLCOURSE_ROOT"
+        )
+    return root
 
 
 def chapter_ids(root: Path | None = None) -> list[str]:
