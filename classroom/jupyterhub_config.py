@@ -67,7 +67,7 @@ c.Spawner.http_timeout = 120
 def per_user_arguments(spawner):
     """Students get no terminal (the demo's users share one Unix user; a terminal would show that at
     once). The instructor keeps theirs, for nbgrader's commands."""
-    args = []
+    args = ["--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]  # no network
     if spawner.user.name in students:
         args.append("--ServerApp.terminals_enabled=False")
     if os.getuid() == 0:

@@ -179,7 +179,7 @@ def setup(folder: Path = DEFAULT_DIR, *, course: Path | None = None, port: int |
 # ---------------------------------------------------------------------------- running the hub
 
 
-def _alive(pid: int) -> bool:
+def is_running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -255,7 +255,7 @@ class Hub:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
-        left = [pid for pid in sorted(self.seen) if _alive(pid)]
+        left = [pid for pid in sorted(self.seen) if is_running(pid)]
         for pid in left:
             for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
                 try:
