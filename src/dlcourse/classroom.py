@@ -52,7 +52,7 @@ COURSE_PARTS = ("solutions", "notebooks", "autograde")  # what the instructor's 
 STUDENT_DISABLED_LAB = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -154,8 +154,8 @@ def setup(folder: Path = DEFAULT_DIR, *, course: Path | None = None, port: int |
     folder = Path(folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     old = Classroom.load(folder) if (folder / "classroom.json").is_file() else None
-    room = Classroom(dir=str(folder), port=port or (old.port if old else 8000), hub_port=_free_port(),
-                     proxy_api_port=_free_port(), password=password or (old.password if old else secrets.token_urlsafe(9)),
+    room = Classroom(dir=str(folder), port=port or (old.port if old else 8000), hub_port=free_port(),
+                     proxy_api_port=free_port(), password=password or (old.password if old else secrets.token_urlsafe(9)),
                      instructor=instructor, students=list(students), proxy=proxy_command())
     room.exchange.mkdir(exist_ok=True)
     room.exchange.chmod(0o777)  # nbgrader's docs: everyone may read and write the exchange root

@@ -115,11 +115,13 @@ def venv_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
-def generate_student_notebooks(chapters=None, release_dir: Path | None = None, root: Path | None = None) -> list[Path]:
+def generate_student_notebooks(chapters=None, release_dir: Path | None = None, root: Path | None = None,
+                               db_url: str | None = None) -> list[Path]:
     """Run nbgrader's ``generate_assignment`` for ``chapters`` (default: all).
 
     Writes ``<release_dir>/<id>/<id>.ipynb`` (default ``notebooks/``). The gradebook it
-    needs is a throwaway one, so no ``gradebook.db`` is left in the course folder.
+    needs is a throwaway one, so no ``gradebook.db`` is left in the course folder, unless
+    ``db_url`` names one (a classroom's course records its chapters in its own gradebook).
     Raises RuntimeError with nbgrader's log if a chapter fails to generate.
     """
     from nbgrader.converters import GenerateAssignment
@@ -131,7 +133,7 @@ def generate_student_notebooks(chapters=None, release_dir: Path | None = None, r
     venv_on_path()  # nbgrader runs the `alembic` command to open its gradebook
     written = []
     with tempfile.TemporaryDirectory() as tmp:
-        overrides = {"db_url": f"sqlite:///{tmp}/gradebook.db"}
+        overrides = {"db_url": db_url or f"sqlite:///{tmp}/gradebook.db"}
         if release_dir is not None:
             overrides["release_directory"] = str(Path(release_dir).resolve())
         config = nbgrader_config(root, **overrides)

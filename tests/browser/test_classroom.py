@@ -94,18 +94,12 @@ def text_of(page_html: str) -> str:
 # ---------------------------------------------------------------------------- the hub
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory, lab_settings):
     """A classroom folder (outside the course checkout, as a hub's is) and its JupyterHub, logging to
     screenshots/jupyterhub.log. Stopped at the end whatever happens."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    room = classroom.setup(tmp_path_factory.mktemp("classroom"), port=_free_port(), students=["alice", "bob", "carol"])
+    room = classroom.setup(tmp_path_factory.mktemp("classroom"), port=classroom.free_port(), students=["alice", "bob", "carol"])
     for user in (*room.students, room.instructor):  # the browser tests' JupyterLab settings (no windowing...)
         for rel, value in lab_settings.items():
             path = room.home(user) / ".jupyter" / "lab" / "user-settings" / rel

@@ -61,29 +61,20 @@ def cell_scores(result, grade_cells: list[tuple[str, float]]) -> dict[str, float
 
 def _ensure_assignment(course: Path, chapter: str) -> None:
     """Record ``chapter`` in the course's gradebook with nbgrader's generate_assignment, unless it is there
-    (``nbgrader autograde`` and the formgrader need it too)."""
+    (``nbgrader autograde`` and the formgrader need it too). Its student version goes to a throwaway folder."""
     from nbgrader.api import Gradebook, MissingEntry
-    from nbgrader.converters import GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
-    from nbgrader.utils import capture_log
 
     notebooks.venv_on_path()  # nbgrader runs the `alembic` command to open its gradebook
-    config = notebooks.nbgrader_config(course)
-    with Gradebook(CourseDirectory(config=config).db_url) as gb:
+    db_url = CourseDirectory(config=notebooks.nbgrader_config(course)).db_url
+    with Gradebook(db_url) as gb:
         try:
             gb.find_assignment(chapter)
             return
         except MissingEntry:
             pass
     with tempfile.TemporaryDirectory(prefix="dlg-release-") as tmp:
-        config = notebooks.nbgrader_config(course, release_directory=tmp)
-        coursedir = CourseDirectory(config=config)
-        coursedir.assignment_id = chapter
-        app = GenerateAssignment(coursedir=coursedir, config=config)
-        app.force = True
-        made = capture_log(app)
-    if not made["success"]:
-        raise RuntimeError(f"nbgrader generate_assignment {chapter} failed: {made.get('log', '')[-2000:]}")
+        notebooks.generate_student_notebooks([chapter], release_dir=Path(tmp), root=course, db_url=db_url)
 
 
 def record_collected(course: Path, results, feedback_root: Path) -> list[str]:
