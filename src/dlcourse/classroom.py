@@ -303,6 +303,9 @@ def main(args) -> int:
     except KeyboardInterrupt:
         print("\nstopping the hub...", flush=True)
         return 0
+    except (RuntimeError, TimeoutError) as err:
+        print(f"dlcourse classroom: {err}", file=sys.stderr)
+        return 1
     finally:
         left = hub.stop()
         print(f"stopped; {len(left)} process(es) the hub left behind were killed" if left else "stopped; nothing left running")

@@ -86,7 +86,7 @@ def cmd_grade(args) -> int:
     print(f"wrote {args.out}/grades.csv and {args.out}/feedback/")
     if collected:
         chapters = " ".join(sorted({r.chapter for r in results}))
-        print(f"and, for nbgrader: the scores in {collected}/gradebook.db (the formgrader shows them), the feedback "
+        print(f"and, for nbgrader: the scores in {collected}/gradebook.db (which the formgrader reads), the feedback "
               f"in {collected}/feedback/; hand it back with: nbgrader release_feedback {chapters}")
     return 0
 
