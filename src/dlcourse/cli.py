@@ -10,7 +10,7 @@ Instructors:
   dlcourse classroom [--dir DIR]    a JupyterHub on 127.0.0.1 with nbgrader's exchange (`make classroom`)
 
 The course folder is --course, else $DLCOURSE_ROOT, else the one the working directory (for check: the
-notebook) lies in.
+notebook, then the working directory) lies in. Without one, check grades with the notebook's own visible tests.
 
 Maintainers:
   dlcourse generate [CHAPTER ...]   student notebooks from the solutions (nbgrader generate_assignment)
@@ -98,9 +98,13 @@ def cmd_check(args) -> int:
     if not path.is_file():
         print(f"dlcourse check: no such file: {path}", file=sys.stderr)
         return 2
-    # The course: --course, $DLCOURSE_ROOT, or the one the notebook lies in (a self-learner's checkout).
-    # A classroom's student has none (the notebook came through nbgrader's exchange, the package from pip).
-    root = _course(args) if args.course or os.environ.get("DLCOURSE_ROOT") else notebooks.course_containing(path)
+    # The course: --course, $DLCOURSE_ROOT, or the one the notebook or the working directory lies in (a
+    # self-learner's checkout). Not the checkout the package was installed from: a classroom's student has
+    # no course (the notebook came through nbgrader's exchange), even where the hub's image is an editable install.
+    if args.course or os.environ.get("DLCOURSE_ROOT"):
+        root = _course(args)
+    else:
+        root = notebooks.course_containing(path) or notebooks.course_containing(Path.cwd())
     chapter = args.chapter or path.stem
     if root is not None and chapter not in notebooks.chapter_ids(root):
         print(f"dlcourse check: cannot tell the chapter of {path.name}; pass --chapter, one of "
@@ -151,7 +155,8 @@ def main(argv=None) -> int:
     p.add_argument("--chapter", help="chapter id (default: the notebook's file name)")
     p.add_argument("--timeout", type=int, default=60, help="seconds per cell (default 60)")
     p.add_argument("--course", help="the course folder, for its hidden tests (default: $DLCOURSE_ROOT, else the "
-                                    "course the notebook lies in; without one, the notebook's visible tests only)")
+                                    "course the notebook or the working directory lies in; without one, the "
+                                    "notebook's visible tests only)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("grade", help="grade a class's submissions")
