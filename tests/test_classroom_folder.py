@@ -1,6 +1,7 @@
 """The classroom's plain parts, without a hub: the folder `dlcourse classroom` lays out, the nbgrader
 configuration each account gets, and how `dlcourse grade` spreads an exercise's score over its test cells
-for the gradebook. (The hub itself, end to end, is tests/browser/test_classroom.py.)"""
+for the gradebook. (The hub itself, end to end, is tests/browser/test_classroom.py: pytest cannot collect
+two test modules of one name, hence this file's.)"""
 
 import json
 import shutil
