@@ -182,21 +182,33 @@ def type_answers(page, texts: list[str]):
     page.wait_for_timeout(300)
 
 
-def run_and_save(page):
-    """Run > Run All Cells, wait until no cell runs and the kernel is idle, then File > Save."""
+def kernel_status(page) -> str:
+    """The kernel's status as the status bar shows it ("Python 3 (ipykernel) | Idle")."""
+    bar = page.locator(".jp-StatusBar-Widget", has_text="|")
+    return bar.first.inner_text() if bar.count() else ""
+
+
+def run_and_save(page, user: str):
+    """Once the kernel is up (Idle in the status bar), Run > Run All Cells; wait until no cell runs and the
+    kernel is idle again, then File > Save Notebook."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while "Idle" not in kernel_status(page):
+        if time.monotonic() > deadline:
+            page.screenshot(path=str(SCREENSHOTS / f"classroom-FAILED-{user}.png"))
+            pytest.fail(f"{user}: the kernel did not start within {RUN_TIMEOUT} s (status {kernel_status(page)!r})")
+        page.wait_for_timeout(1000)
     page.locator(".jp-NotebookPanel .jp-Cell").first.click()
     menu(page, "Run", "Run All Cells")
-    deadline = time.monotonic() + RUN_TIMEOUT
     page.wait_for_timeout(2000)
     while True:
         prompts = page.eval_on_selector_all(".jp-NotebookPanel .jp-CodeCell .jp-InputPrompt", "ps => ps.map(p => p.innerText.trim())")
-        idle = "Idle" in page.locator(".jp-StatusBar-Widget", has_text="|").first.inner_text()
-        if idle and not any(p.startswith("[*") for p in prompts) and re.fullmatch(r"\[\d+\]:?", prompts[0]):
+        if "Idle" in kernel_status(page) and not any(p.startswith("[*") for p in prompts) and re.fullmatch(r"\[\d+\]:?", prompts[0]):
             break
-        assert time.monotonic() < deadline, f"the notebook still runs after {RUN_TIMEOUT} s: prompts {prompts}"
+        if time.monotonic() > deadline:
+            page.screenshot(path=str(SCREENSHOTS / f"classroom-FAILED-{user}.png"))
+            pytest.fail(f"{user}: the notebook still runs after {RUN_TIMEOUT} s: prompts {prompts}, kernel {kernel_status(page)!r}")
         page.wait_for_timeout(1000)
     menu(page, "File", "Save Notebook")
-    page.locator(".jp-NotebookPanel-toolbar").wait_for()
     page.wait_for_function("() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')", timeout=30_000)
 
 
@@ -252,7 +264,7 @@ def test_classroom_release_submit_grade_feedback(hub, browser):
         fetch_and_open(page)
         if typed is not None:
             type_answers(page, typed)
-            run_and_save(page)
+            run_and_save(page, user)
         submit(page, screenshot="classroom-2-assignments.png" if user == "alice" else None)
         print(f"[classroom] {user}: fetched, answered {len(typed or [])} exercise(s), submitted "
               f"({time.monotonic() - started:.0f} s)")
