@@ -14,7 +14,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 JOBS   ?= 2
 ARGS   ?=
 
-.PHONY: help install install-test lab test test-browser notebooks execute bench grade clean
+.PHONY: help install install-test lab test test-browser classroom notebooks execute bench grade clean
 
 help:
 	@echo "Learners:     make lab [ARGS=--no-browser]   start JupyterLab on notebooks/"
@@ -25,6 +25,8 @@ help:
 	@echo "              make bench                     benchmarks: NumPy vs TensorFlow, notebook times"
 	@echo "              make install                   create .venv and install the course only"
 	@echo "Instructors:  make grade SUBMISSIONS=dir-or-zip OUT=dir [ARGS='--jobs 2']"
+	@echo "              make classroom [ARGS='--port 8000 --dir /tmp/dlcourse-classroom']"
+	@echo "                                            a JupyterHub classroom on 127.0.0.1 (Ctrl-C stops it)"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; run make PYTHON=python3.11 ...")'
@@ -65,8 +67,20 @@ $(VENV)/.installed-browser: pyproject.toml $(VENV)/.installed-test
 	$(PY) -m pip install --quiet -e ".[test,browser]"
 	@touch $@
 
-test-browser: $(VENV)/.installed-browser
+test-browser: $(VENV)/.installed-browser $(VENV)/.installed-classroom
 	DLCOURSE_BROWSER=1 DLCOURSE_CHROMIUM="$(CHROMIUM)" $(PY) -m pytest -s -p no:cacheprovider tests/browser $(ARGS)
+
+# The classroom: JupyterHub (the `classroom` extra) and its proxy, configurable-http-proxy, from npm into
+# classroom/node_modules (the versions of classroom/package-lock.json). Needs Node and npm (Debian:
+# apt-get install nodejs npm; .ci/run installs them).
+$(VENV)/.installed-classroom: pyproject.toml classroom/package-lock.json $(VENV)/.installed
+	@command -v npm >/dev/null || { echo "npm is missing: apt-get install nodejs npm"; exit 2; }
+	$(PY) -m pip install --quiet -e ".[classroom]"
+	npm ci --prefix classroom --no-audit --no-fund --loglevel=error
+	@touch $@
+
+classroom: $(VENV)/.installed-classroom
+	$(BIN)/dlcourse classroom $(ARGS)
 
 notebooks: install
 	$(BIN)/dlcourse generate

@@ -5,7 +5,12 @@ Learners:
 
 Instructors:
   dlcourse grade SUBMISSIONS --out OUT [--chapter ID] [--jobs N] [--timeout S]
-                                    grade a class: grades.csv and feedback/ in OUT
+                                    grade a class: grades.csv and feedback/ in OUT; on a course's
+                                    submitted/ folder (nbgrader collect), also its gradebook and feedback/
+  dlcourse classroom [--dir DIR]    a JupyterHub on 127.0.0.1 with nbgrader's exchange (`make classroom`)
+
+The course folder is --course, else $DLCOURSE_ROOT, else the one the working directory (for check: the
+notebook, then the working directory) lies in. Without one, check grades with the notebook's own visible tests.
 
 Maintainers:
   dlcourse generate [CHAPTER ...]   student notebooks from the solutions (nbgrader generate_assignment)
@@ -15,11 +20,23 @@ Maintainers:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from . import notebooks
+
+
+def _course(args):
+    """The course folder named by --course (checked), else notebooks.course_root()."""
+    if getattr(args, "course", None):
+        root = Path(args.course).resolve()
+        if not notebooks.is_course(root):
+            raise SystemExit(f"--course {args.course}: not a course folder (no solutions/ and autograde/nbgrader_config.py)")
+        return root
+    return notebooks.course_root()
 
 
 def _chapters(names):
@@ -52,44 +69,73 @@ def cmd_grade(args) -> int:
               "Install it (Debian/Ubuntu: apt-get install bubblewrap), or pass --no-sandbox if you trust "
               "every submission.", file=sys.stderr)
         return 2
+    from .grading import gradebook
+
+    collected = gradebook.collected_course(Path(args.submissions))
     try:
+        root = collected or _course(args)
         results, notes = grading.grade_class(
             args.submissions, args.out, chapter=args.chapter, jobs=args.jobs, timeout=args.timeout,
-            memory_gb=args.memory, sandbox=sandbox)
+            memory_gb=args.memory, sandbox=sandbox, root=root)
     except (ValueError, FileNotFoundError) as err:
         print(f"dlcourse grade: {err}", file=sys.stderr)
         return 2
+    if collected:
+        notes += gradebook.record_collected(collected, results, Path(args.out) / "feedback")
     print(grading.summary(results, notes))
     print(f"wrote {args.out}/grades.csv and {args.out}/feedback/")
+    if collected:
+        chapters = " ".join(sorted({r.chapter for r in results}))
+        print(f"and, for nbgrader: the scores in {collected}/gradebook.db (which the formgrader reads), the feedback "
+              f"in {collected}/feedback/; hand it back with: nbgrader release_feedback {chapters}")
     return 0
 
 
 def cmd_check(args) -> int:
-    from pathlib import Path
-
     from . import grading
 
     path = Path(args.notebook)
     if not path.is_file():
         print(f"dlcourse check: no such file: {path}", file=sys.stderr)
         return 2
+    # The course: --course, $DLCOURSE_ROOT, or the one the notebook or the working directory lies in (a
+    # self-learner's checkout). Not the checkout the package was installed from: a classroom's student has
+    # no course (the notebook came through nbgrader's exchange), even where the hub's image is an editable install.
+    if args.course or os.environ.get("DLCOURSE_ROOT"):
+        root = _course(args)
+    else:
+        root = notebooks.course_containing(path) or notebooks.course_containing(Path.cwd())
     chapter = args.chapter or path.stem
-    if chapter not in notebooks.chapter_ids():
+    if root is not None and chapter not in notebooks.chapter_ids(root):
         print(f"dlcourse check: cannot tell the chapter of {path.name}; pass --chapter, one of "
-              f"{notebooks.chapter_ids()}", file=sys.stderr)
+              f"{notebooks.chapter_ids(root)}", file=sys.stderr)
         return 2
     sandbox = grading.sandbox_available()
     if not sandbox:
         print("(bwrap not found: grading without a sandbox, which is fine for your own code)")
-    print(f"grading {path} as the instructor will: your answers in fresh kernels without TensorFlow, "
-          "the instructor's tests (hidden ones included) in the grader's kernel...")
-    source = grading.ChapterSource.from_course(chapter, notebooks.course_root())
+    if root is not None:
+        print(f"grading {path} as the instructor will: your answers in fresh kernels without TensorFlow, "
+              "the instructor's tests (hidden ones included) in the grader's kernel...")
+        source = grading.ChapterSource.from_course(chapter, root)
+    else:
+        print(f"grading {path} as the instructor will (your answers in fresh kernels without TensorFlow), with the "
+              "tests this notebook holds: the VISIBLE tests only.\nHidden tests are not available here (they stay "
+              "with your instructor), so your grade may be lower than this.")
+        source = grading.ChapterSource.from_notebook(path, chapter)
     result = grading.grade_one("you", source, path, None, timeout=args.timeout, sandbox=sandbox)
     if result.status == "unreadable":
         print(f"dlcourse check: {path} is not a readable Jupyter notebook", file=sys.stderr)
         return 1
     print(grading.self_check_table(result))
+    if root is None:
+        print("(visible tests only: hidden tests are not available here)")
     return 0
+
+
+def cmd_classroom(args) -> int:
+    from . import classroom
+
+    return classroom.main(args)
 
 
 def main(argv=None) -> int:
@@ -109,6 +155,9 @@ def main(argv=None) -> int:
     p.add_argument("notebook", help="path to your notebook, e.g. notebooks/ch00_start/ch00_start.ipynb")
     p.add_argument("--chapter", help="chapter id (default: the notebook's file name)")
     p.add_argument("--timeout", type=int, default=60, help="seconds per cell (default 60)")
+    p.add_argument("--course", help="the course folder, for its hidden tests (default: $DLCOURSE_ROOT, else the "
+                                    "course the notebook or the working directory lies in; without one, the "
+                                    "notebook's visible tests only)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("grade", help="grade a class's submissions")
@@ -119,7 +168,15 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=int, default=60, help="seconds per cell before it is interrupted (default 60)")
     p.add_argument("--memory", type=float, default=4.0, help="GB of memory per student kernel (default 4)")
     p.add_argument("--no-sandbox", action="store_true", help="run student code without bwrap (trusted code only)")
+    p.add_argument("--course", help="the course folder (default: $DLCOURSE_ROOT, else the one the working "
+                                    "directory lies in; for <course>/submitted, that course)")
     p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("classroom", help="start a JupyterHub classroom on 127.0.0.1 (instructor and students)")
+    from . import classroom
+
+    classroom.add_arguments(p)
+    p.set_defaults(func=cmd_classroom)
 
     args = parser.parse_args(argv)
     return args.func(args)

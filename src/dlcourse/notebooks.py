@@ -19,6 +19,8 @@ from pathlib import Path
 import nbformat
 
 __all__ = [
+    "is_course",
+    "course_containing",
     "course_root",
     "chapter_ids",
     "solution_path",
@@ -34,19 +36,30 @@ __all__ = [
 SETUP_TAG = "setup"
 
 
+def is_course(folder: Path) -> bool:
+    """A course folder holds ``solutions/`` and ``autograde/nbgrader_config.py``."""
+    return (folder / "autograde" / "nbgrader_config.py").is_file() and (folder / "solutions").is_dir()
+
+
+def course_containing(path: Path) -> Path | None:
+    """The course folder that ``path`` lies in (``path`` itself or its nearest parent that is a course)."""
+    path = Path(path).resolve()
+    return next((p for p in (path, *path.parents) if is_course(p)), None)
+
+
 def course_root() -> Path:
-    """The course folder: ``$DLCOURSE_ROOT``, else the checkout this package was installed from,
-    else the nearest parent of the working directory holding ``solutions/`` and ``autograde/``."""
+    """The course folder: ``$DLCOURSE_ROOT``, else the one the working directory lies in, else the
+    checkout this package was installed from (an editable install)."""
     if os.environ.get("DLCOURSE_ROOT"):
         return Path(os.environ["DLCOURSE_ROOT"]).resolve()
-    candidates = [Path(__file__).resolve().parents[2], *Path.cwd().resolve().parents, Path.cwd().resolve()]
-    for c in candidates:
-        if (c / "autograde" / "nbgrader_config.py").is_file() and (c / "solutions").is_dir():
-            return c
-    raise FileNotFoundError(
-        "cannot find the course folder (one holding solutions/ and autograde/nbgrader_config.py); "
-        "run from inside the course checkout or set DLCOURSE_ROOT"
-    )
+    checkout = Path(__file__).resolve().parents[2]
+    root = course_containing(Path.cwd()) or (checkout if is_course(checkout) else None)
+    if root is None:
+        raise FileNotFoundError(
+            "cannot find the course folder (one holding solutions/ and autograde/nbgrader_config.py); "
+            "run from inside the course checkout, pass --course, or set DLCOURSE_ROOT"
+        )
+    return root
 
 
 def chapter_ids(root: Path | None = None) -> list[str]:
@@ -102,11 +115,13 @@ def venv_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
-def generate_student_notebooks(chapters=None, release_dir: Path | None = None, root: Path | None = None) -> list[Path]:
+def generate_student_notebooks(chapters=None, release_dir: Path | None = None, root: Path | None = None,
+                               db_url: str | None = None) -> list[Path]:
     """Run nbgrader's ``generate_assignment`` for ``chapters`` (default: all).
 
     Writes ``<release_dir>/<id>/<id>.ipynb`` (default ``notebooks/``). The gradebook it
-    needs is a throwaway one, so no ``gradebook.db`` is left in the course folder.
+    needs is a throwaway one, so no ``gradebook.db`` is left in the course folder, unless
+    ``db_url`` names one (a classroom's course records its chapters in its own gradebook).
     Raises RuntimeError with nbgrader's log if a chapter fails to generate.
     """
     from nbgrader.converters import GenerateAssignment
@@ -118,7 +133,7 @@ def generate_student_notebooks(chapters=None, release_dir: Path | None = None, r
     venv_on_path()  # nbgrader runs the `alembic` command to open its gradebook
     written = []
     with tempfile.TemporaryDirectory() as tmp:
-        overrides = {"db_url": f"sqlite:///{tmp}/gradebook.db"}
+        overrides = {"db_url": db_url or f"sqlite:///{tmp}/gradebook.db"}
         if release_dir is not None:
             overrides["release_directory"] = str(Path(release_dir).resolve())
         config = nbgrader_config(root, **overrides)

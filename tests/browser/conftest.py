@@ -100,6 +100,12 @@ class Lab:
 
 
 @pytest.fixture(scope="session")
+def lab_settings():
+    """LAB_SETTINGS: JupyterLab user settings path -> value (the classroom test writes them into homes)."""
+    return LAB_SETTINGS
+
+
+@pytest.fixture(scope="session")
 def lab(tmp_path_factory):
     """`jupyter lab` from this venv, on 127.0.0.1, a free port and a random token, rooted at the
     course folder (so notebooks/ and solutions/ are both reachable). Stopped at the end, whatever
