@@ -55,6 +55,7 @@ class Result:
     exercises: dict = field(default_factory=dict)  # exercise -> (score, max_score)
     failures: dict = field(default_factory=dict)  # exercise -> first line of the first failure
     detail: str = ""  # why a status other than graded, or what was odd
+    grades: dict = field(default_factory=dict)  # test cell grade_id -> (score, max_score), as nbgrader recorded it
 
 
 # ---------------------------------------------------------------------------- exercises
@@ -369,6 +370,7 @@ def _autograde(result, data, feedback_dir, source, timeout, memory_gb, sandbox, 
         with Gradebook(config.CourseDirectory.db_url, "dlcourse") as gb, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             grades = {g.name: (g.score, g.max_score) for g in gb.find_submission_notebook(chapter, chapter, sid).grades}
+        result.grades = grades
         scores: dict[str, list[float]] = {}
         for name, (score, max_score) in grades.items():
             ex = exercise_of(name)
