@@ -23,7 +23,7 @@ from dlcourse import notebooks
 ROOT = notebooks.course_root()
 CHAPTERS = notebooks.chapter_ids(ROOT)
 HIDDEN_BEGIN = ClearHiddenTests(config=notebooks.nbgrader_config(ROOT)).begin_test_delimeter  # as nbgrader finds them
-EXPECTED_CHAPTERS = ["ch00_start", "ch01_gradient_descent", "ch02_convolution", "ch03_lstm", "ch04_attention"]
+EXPECTED_CHAPTERS = ["ch00_start", "ch01_gradient_descent", "ch02_convolution", "ch03_lstm", "ch04_attention", "ch05_gpt"]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STUB = "raise NotImplementedError()"
 
