@@ -1,0 +1,195 @@
+"""Similar submissions: pairs of students whose answer code is suspiciously alike, per chapter.
+
+What is compared is the students' own code only. At grading time the answer cells (nbgrader
+``solution: true``, found by the instructor's grade_ids, in the instructor's order) are saved as
+``answers/<student>/<chapter>.py`` (``answer_text``). Here the stub each answer cell started from
+(signature, docstring, ``# YOUR CODE HERE``, ``raise NotImplementedError()``) is stripped line by line
+(``strip_stub``), so that the template everyone shares does not make every pair look alike.
+
+The comparison is copydetect's (https://github.com/blingenf/copydetect), the winnowing of MOSS
+(Schleimer, Wilkerson and Aiken, SIGMOD 2003): pygments tokenises the code, every variable name
+becomes V and every function name F, comments and whitespace are dropped, and each run of ``K``
+characters of what is left is hashed. Renaming variables or reordering functions therefore changes
+nothing; only the structure of the code counts. A pair's similarity is copydetect's: the share of a
+submission's fingerprinted code that is found in the other, the larger of the two shares.
+
+Two things are ours, both MOSS's own practice: fingerprints of the stub are discarded (copydetect's
+boilerplate), and so is any fingerprint found in more than ``MAX_SHARE`` submissions of the chapter
+(MOSS's ``-m``, default 10): code that many wrote alike is the obvious way, not a copy. They also keep
+a class of 3,000 fast: only pairs that share a fingerprint are compared.
+
+A flagged pair is a lead for a person to look at, never a verdict.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import numpy as np
+
+from .. import notebooks
+
+K = 25  # copydetect's noise threshold: matches shorter than 25 characters of tokenised code are ignored
+WINDOW = 1  # copydetect's default (guarantee threshold = K): every fingerprint is kept, so results are deterministic
+MAX_SHARE = 10  # MOSS -m: a fingerprint in more submissions than this is the obvious way, not a copy
+MIN_CODE = 2 * K  # submissions with less tokenised code than this (stubs, one-liners) are not compared
+DEFAULT_THRESHOLD = 0.6
+
+
+# ---------------------------------------------------------------------------- answer code
+
+
+def chapter_answer_ids(chapter: str, root: Path) -> list[str]:
+    """The grade_ids of the chapter's answer cells, in notebook order (from the instructor's source)."""
+    nb = nbformat.read(notebooks.solution_path(chapter, root), as_version=4)
+    return [c.metadata.nbgrader["grade_id"] for c in nb.cells if notebooks.is_answer_cell(c)]
+
+
+def chapter_stubs(chapter: str, root: Path) -> dict[str, str]:
+    """grade_id -> the stub of each answer cell, as the student notebook hands it out."""
+    nb = nbformat.read(notebooks.student_path(chapter, root), as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: c.source for c in nb.cells if notebooks.is_answer_cell(c)}
+
+
+def answer_text(path: Path, answer_ids: list[str]) -> str | None:
+    """A submission's answer cells as one Python text, each after a ``# <grade_id>`` line, in the
+    order of ``answer_ids``; None when the file is not a notebook. Cells are found by grade_id, so a
+    learner who moved a cell changes nothing; a deleted one is left out."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # unreadable: graded as such, nothing to compare
+        return None
+    cells = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells
+             if c.cell_type == "code"}
+    return "".join(f"# {gid}\n{cells[gid].rstrip()}\n\n" for gid in answer_ids if gid in cells)
+
+
+def strip_stub(text: str, stubs: dict[str, str]) -> str:
+    """``text`` (from ``answer_text``) without the lines of each cell's stub: a line is dropped when,
+    stripped of indentation, it is a non-empty line of that cell's stub. What is left is the learner's."""
+    out, given = [], set()
+    for line in text.splitlines():
+        if line.startswith("# ") and line[2:].strip() in stubs:
+            given = {s.strip() for s in stubs[line[2:].strip()].splitlines() if s.strip()}
+            out.append(line)
+        elif line.strip() not in given:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------- comparison
+
+
+@dataclass
+class Pair:
+    chapter: str
+    student_a: str
+    student_b: str
+    similarity: float
+    code_a: str  # flagged pairs: the compared code, as HTML, matching regions in <mark>; else ""
+    code_b: str
+
+
+def _tokenised(code: str):
+    """copydetect's tokenising and filtering (pygments; the slow part): (filtered code, offsets)."""
+    from copydetect.utils import filter_code
+
+    return filter_code(code, "answer.py", "python")
+
+
+def _tokenise_all(codes: dict[str, str], jobs: int) -> dict[str, str]:
+    """student -> filtered code, on ``jobs`` processes for a large class."""
+    if jobs <= 1 or len(codes) < 200:
+        return {s: _tokenised(c)[0] for s, c in codes.items()}
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        done = pool.map(_tokenised, codes.values(), chunksize=max(1, len(codes) // (8 * jobs)))
+        return {s: filtered for s, (filtered, _) in zip(codes, done)}
+
+
+def _fingerprint(code: str, boilerplate, *, filtered: bool):
+    """copydetect's CodeFingerprint of ``code``: raw code (tokenised here, offsets kept for marking
+    the matches) or code already tokenised by ``_tokenised`` (``filtered=True``)."""
+    from copydetect import CodeFingerprint
+
+    return CodeFingerprint("answer.py", K, WINDOW, boilerplate=np.array(sorted(boilerplate)), filter=not filtered,
+                           fp=io.StringIO(code), language="python")
+
+
+def _marked(code: str, slices) -> str:
+    from copydetect.utils import highlight_overlap
+    from markupsafe import escape
+
+    if len(slices) == 0 or slices.shape[1] == 0:
+        return str(escape(code))
+    return highlight_overlap(code, slices, "<mark>", "</mark>", escape_html=True)[0]
+
+
+def compare(chapter: str, codes: dict[str, str], stub_code: str = "", *, threshold: float = DEFAULT_THRESHOLD,
+            keep_above: float | None = None, max_share: int = MAX_SHARE, jobs: int = 1) -> list[Pair]:
+    """The pairs of ``codes`` (student -> stripped answer code) whose similarity is at least
+    ``keep_above`` (default: half the threshold), most similar first; flagged pairs (similarity at
+    least ``threshold``) come with their code side by side, matches marked.
+
+    ``stub_code``: the chapter's stubs, whose fingerprints are discarded (copydetect's boilerplate).
+    """
+    from copydetect import compare_files
+
+    keep_above = threshold / 2 if keep_above is None else keep_above
+    stub = _fingerprint(stub_code, (), filtered=False).hashes if stub_code.strip() else set()
+    filtered = _tokenise_all(codes, jobs)
+    first = {s: _fingerprint(f, stub, filtered=True) for s, f in filtered.items()}
+    first = {s: f for s, f in first.items() if f.token_coverage >= MIN_CODE}
+    holders = defaultdict(list)
+    for s, f in first.items():
+        for h in f.hashes:
+            holders[h].append(s)
+    common = {h for h, who in holders.items() if len(who) > max_share}
+    boiler = stub | common
+    prints = {s: (_fingerprint(filtered[s], boiler, filtered=True) if common & f.hashes else f) for s, f in first.items()}
+    candidates = {tuple(sorted(p)) for h, who in holders.items() if h not in common
+                  for p in itertools.combinations(who, 2)}
+    pairs = []
+    for a, b in sorted(candidates):
+        fa, fb = prints[a], prints[b]
+        if min(fa.token_coverage, fb.token_coverage) < MIN_CODE:
+            continue
+        sim = float(max(compare_files(fa, fb)[1]))
+        if sim < keep_above:
+            continue
+        code_a = code_b = ""
+        if sim >= threshold:  # tokenised again from the raw code, to mark the matches in it
+            ra, rb = _fingerprint(codes[a], boiler, filtered=False), _fingerprint(codes[b], boiler, filtered=False)
+            _, _, (slices_a, slices_b) = compare_files(ra, rb)
+            code_a, code_b = _marked(codes[a], slices_a), _marked(codes[b], slices_b)
+        pairs.append(Pair(chapter, a, b, sim, code_a, code_b))
+    pairs.sort(key=lambda p: (-p.similarity, p.student_a, p.student_b))
+    return pairs
+
+
+def class_pairs(out: Path, chapters: list[str], root: Path, *, threshold: float = DEFAULT_THRESHOLD,
+                students: dict[str, set[str]] | None = None, jobs: int | None = None) -> list[Pair]:
+    """``compare`` for every chapter, on ``out``/answers/<student>/<chapter>.py, stubs stripped.
+    ``students``: chapter -> the students to compare (those with a row in grades.csv); default all."""
+    pairs = []
+    for chapter in chapters:
+        try:
+            stubs = chapter_stubs(chapter, root)
+        except FileNotFoundError:  # a chapter the course no longer has: nothing to strip
+            stubs = {}
+        codes = {}
+        for f in sorted((Path(out) / "answers").glob(f"*/{chapter}.py")):
+            student = f.parent.name
+            if students is None or student in students.get(chapter, ()):
+                codes[student] = strip_stub(f.read_text(encoding="utf-8"), stubs)
+        pairs += compare(chapter, codes, "\n".join(stubs.values()), threshold=threshold,
+                         jobs=jobs or len(os.sched_getaffinity(0)))
+    return pairs
