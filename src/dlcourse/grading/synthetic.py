@@ -64,6 +64,7 @@ def make_class(out: Path, n: int, *, seed: int = 0, copy_every: int = 50, root: 
                 rows.append({"student": student, "chapter": chapter, "score": "0",
                              "max_score": f"{sum(exercises.values()):g}", "status": "missing",
                              **{ex: "0" for ex in exercises}, "detail": f"no {chapter}.ipynb"})
+                previous.pop(chapter, None)  # the next student has nobody's code to copy in this chapter
                 continue
             scores = {ex: pts if rng.random() < 0.7 else 0.0 for ex, pts in exercises.items()}
             failures = {ex: rng.choice(MESSAGES) for ex, s in scores.items() if s == 0}
