@@ -89,7 +89,7 @@ LOOPS = {"rel_error": '''def rel_error(a, b):
         worst = max(worst, abs(u - v) / scale)
     return worst
 ''', "numerical_gradient": '''def numerical_gradient(f, x, h=1e-5):
-    x = np.array(x, dtype=float)
+    x = np.array(x, dtype=float, order="C")  # C order: flat is a view of x
     flat = x.reshape(-1)
     g = np.zeros(flat.size)
     for k in range(flat.size):
