@@ -93,12 +93,11 @@ LOOPS = {"rel_error": '''def rel_error(a, b):
     flat = x.reshape(-1)
     g = np.zeros(flat.size)
     for k in range(flat.size):
-        saved = flat[k]
-        flat[k] = saved + h
+        flat[k] += h
         up = f(x)
-        flat[k] = saved - h
+        flat[k] -= 2 * h
         down = f(x)
-        flat[k] = saved
+        flat[k] += h
         g[k] = (up - down) / (2 * h)
     return g.reshape(x.shape)
 '''}
@@ -119,25 +118,40 @@ NDITER = {"rel_error": '''def rel_error(a, b):
     ratio = np.abs(a64 - b64) / np.clip(np.abs(a64) + np.abs(b64), 1e-8, None)
     return ratio.max().item()
 ''', "numerical_gradient": '''def numerical_gradient(f, x, h=1e-5):
-    x = x.astype(np.float64)  # a copy: the caller's x is never modified
+    x = np.asarray(x, dtype=np.float64)
     out = np.zeros_like(x)
     it = np.nditer(x, flags=["multi_index"])
     while not it.finished:
         i = it.multi_index
-        keep = x[i]
-        x[i] = keep + h
-        fp = f(x)
-        x[i] = keep - h
-        fm = f(x)
-        x[i] = keep
-        out[i] = (fp - fm) / (2 * h)
+        xs = [x.copy(), x.copy()]
+        xs[0][i] += h
+        xs[1][i] -= h
+        out[i] = np.subtract(*map(f, xs)) / (2 * h)
         it.iternext()
     return out
+'''}
+PRODUCT = {"rel_error": '''def rel_error(a, b):
+    left, right = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float))
+    top = abs(left - right)
+    floor = np.fmax(abs(left) + abs(right), 1e-8)
+    return float(np.amax(top / floor))
+''', "numerical_gradient": '''import itertools
+
+
+def numerical_gradient(f, x, h=1e-5):
+    base = np.array(x, dtype=np.float64)
+    result = np.zeros(base.shape)
+    for position in itertools.product(*map(range, base.shape)):
+        plus, minus = base.copy(), base.copy()
+        plus[position] += h
+        minus[position] -= h
+        result[position] = (f(plus) - f(minus)) / (2 * h)
+    return result
 '''}
 # student -> answers (None: the stubs as handed out)
 CLASS = {"ana": ORIGINAL, "ben": COPY, "cho": LOOPS, "dev": BASIS, "eli": NDITER, "fay": ANSWERS, "gus": None, "hal": None}
 HONEST = {"cho", "dev", "eli", "fay"}
-RENAMED = "ivy"  # her notebook was saved as "ch00_start (1).ipynb": graded all the same
+RENAMED = "ivy"  # her notebook (PRODUCT, honest too) was saved as "ch00_start (1).ipynb": graded all the same
 ROSTER = {s: (f"{1000 + i}", s.capitalize()) for i, s in enumerate(sorted(CLASS))}  # ivy left out
 ROSTER["zed"] = ("1999", "Zed")  # in the roster, no submission
 
@@ -159,7 +173,7 @@ def graded(tmp_path_factory):
     subs, out = tmp_path_factory.mktemp("subs"), tmp_path_factory.mktemp("out")
     for student, answers in CLASS.items():
         write_nb(subs / student / CH / f"{CH}.ipynb", notebook_of(answers))
-    write_nb(subs / RENAMED / CH / f"{CH} (1).ipynb", notebook_of(ANSWERS))
+    write_nb(subs / RENAMED / CH / f"{CH} (1).ipynb", notebook_of(PRODUCT))
     results, notes = grading.grade_class(subs, out, jobs=2, timeout=30, progress=False)
     roster = write_roster(tmp_path_factory.mktemp("roster") / "roster.csv")
     index = report.build_report(out, roster_path=roster)

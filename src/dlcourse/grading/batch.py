@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -175,20 +176,28 @@ def exercise_columns(points: dict[str, dict[str, float]], old_header: list[str] 
     return list(dict.fromkeys(new + [c for c in old_header if c not in fixed]))
 
 
-def write_grades_csv(rows: list[dict], path: Path, exercises: list[str]) -> None:
-    """Write grades.csv atomically (a temporary file in the same folder, then os.replace), so that a
-    crash or a reader never sees half a file."""
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file in the same folder, then os.replace),
+    so that a crash or a reader never sees half a file."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".grades-", suffix=".csv", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, [*FIRST_COLUMNS, *exercises, *LAST_COLUMNS], restval="", extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from a colleague or a web server
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_grades_csv(rows: list[dict], path: Path, exercises: list[str]) -> None:
+    """Write grades.csv (atomically): the fixed columns, ``exercises``, then detail, failures, sha256."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, [*FIRST_COLUMNS, *exercises, *LAST_COLUMNS], restval="", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buf.getvalue())
 
 
 def summary(results, notes=()) -> str:

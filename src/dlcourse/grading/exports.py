@@ -81,7 +81,7 @@ def _num(x: float | None) -> str:
     return "" if x is None else f"{x:g}"
 
 
-def _write(path: Path, header: list[str], rows) -> None:
+def write_csv(path: Path, header: list[str], rows) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -102,14 +102,14 @@ def write_exports(rows: list[dict], folder: Path, roster: dict | None = None) ->
     def total(s):
         return _num(sum(scores[s].values())) if s in scores else ""
 
-    _write(paths["grades_wide"], ["student", "lms_id", "name", *chapters, "total"],
+    write_csv(paths["grades_wide"], ["student", "lms_id", "name", *chapters, "total"],
            [[s, (entry(s) or {}).get("lms_id", ""), (entry(s) or {}).get("name", ""), *grades(s), total(s)]
             for s in people])
     exported = [s for s in people if entry(s)]
-    _write(paths["canvas"], ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *chapters],
+    write_csv(paths["canvas"], ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *chapters],
            [["Points Possible", "", "", "", "", *[_num(maxima[c]) for c in chapters]]]
            + [[entry(s)["name"] or s, entry(s)["lms_id"], entry(s).get("sis_user_id", ""),
                entry(s).get("sis_login_id", ""), entry(s).get("section", ""), *grades(s)] for s in exported])
-    _write(paths["moodle"], ["ID number", "Full name", *chapters],
+    write_csv(paths["moodle"], ["ID number", "Full name", *chapters],
            [[entry(s)["lms_id"], entry(s)["name"] or s, *grades(s)] for s in exported])
     return paths

@@ -15,20 +15,17 @@ Beside it: ``similarity.csv`` and the gradebook exports (``exports``).
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
-import os
 import statistics
-import tempfile
 from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
 from .. import notebooks
 from . import exports, similarity
-from .batch import FIRST_COLUMNS, LAST_COLUMNS, read_grades_csv, read_grades_csv_header
+from .batch import FIRST_COLUMNS, LAST_COLUMNS, read_grades_csv, read_grades_csv_header, write_atomic
 from .submission import STATUSES, chapter_exercises
 
 TOP_FAILURES = 5
@@ -198,21 +195,10 @@ def _roster_section(roster: dict | None, acc: exports.Accounting) -> str:
 # ---------------------------------------------------------------------------- the report
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the report from a web server or a colleague
-    os.replace(tmp, path)
-
-
 def write_similarity_csv(pairs: list[similarity.Pair], path: Path, threshold: float) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["chapter", "student_a", "student_b", "similarity", "flagged"])
-        for p in pairs:
-            writer.writerow([p.chapter, p.student_a, p.student_b, f"{p.similarity:.3f}",
-                             "yes" if p.similarity >= threshold else "no"])
+    exports.write_csv(path, ["chapter", "student_a", "student_b", "similarity", "flagged"],
+                      [[p.chapter, p.student_a, p.student_b, f"{p.similarity:.3f}",
+                        "yes" if p.similarity >= threshold else "no"] for p in pairs])
 
 
 def build_report(out: Path, *, roster_path: Path | None = None, threshold: float = similarity.DEFAULT_THRESHOLD,
@@ -265,5 +251,5 @@ def build_report(out: Path, *, roster_path: Path | None = None, threshold: float
 <script>{SORT_JS}</script></body></html>
 """
     index = folder / "index.html"
-    _write_atomic(index, page)
+    write_atomic(index, page)
     return index
