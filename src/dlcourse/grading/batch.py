@@ -6,7 +6,8 @@ feedback written to a staging folder; only this module writes to the output fold
 - ``grades.csv``: a row per student and chapter (``result_row``); grading into an existing ``--out``
   merges by ``merge_rows`` (rows of this batch replace theirs, all others are kept), written atomically;
 - ``feedback/<student>/<chapter>/<chapter>.html``: replaced for exactly the submissions of this batch;
-- ``answers/<student>/<chapter>.py``: the answer cells' code, which the report compares for similarity.
+- ``answers/<student>/<chapter>.py``: the answer cells' code without the stubs, and its tokens beside it, which the
+  report compares for similarity.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def _sha256(path: Path | None) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else ""
 
 
-def _replace_outputs(result, path: Path | None, out: Path, staging: Path, answer_ids: list[str]) -> None:
+def _replace_outputs(result, path: Path | None, out: Path, staging: Path, answer_ids: list[str],
+                     stubs: dict[str, str]) -> None:
     """Put one graded submission's files in ``out``: its feedback and its answer code replace
     whatever an earlier run left for that student and chapter (nothing is left when there is none now)."""
     student, chapter = result.student, result.chapter
@@ -59,13 +61,7 @@ def _replace_outputs(result, path: Path | None, out: Path, staging: Path, answer
     if staged.is_dir():
         feedback.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(staged, feedback)
-    answers = out / "answers" / student / f"{chapter}.py"
-    code = similarity.answer_text(path, answer_ids) if path else None
-    if code is None:
-        answers.unlink(missing_ok=True)
-    else:
-        answers.parent.mkdir(parents=True, exist_ok=True)
-        answers.write_text(code, encoding="utf-8")
+    similarity.save_answer(path, out / "answers" / student / f"{chapter}.py", answer_ids, stubs)
 
 
 def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, jobs: int = 1,
@@ -93,6 +89,7 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
         out.mkdir(parents=True, exist_ok=True)
         points = {c: chapter_exercises(c, root) for c in sorted({c for _, c, _ in items})}  # read once a batch
         answer_ids = {c: similarity.chapter_answer_ids(c, root) for c in points}
+        stubs = {c: similarity.chapter_stubs(c, root) for c in points}
         templates = {c: prepare_chapter(c, root, Path(work) / "templates" / c) for c in points}
         staging = Path(work) / "feedback"
         jobs_args = [(s, c, p, str(staging), root, timeout, memory_gb, sandbox, templates[c], points[c])
@@ -103,7 +100,7 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
         results = []
 
         def done(r):
-            _replace_outputs(r, paths[r.student, r.chapter], out, staging, answer_ids[r.chapter])
+            _replace_outputs(r, paths[r.student, r.chapter], out, staging, answer_ids[r.chapter], stubs[r.chapter])
             results.append(r)
             bar.update()
 

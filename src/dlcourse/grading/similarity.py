@@ -1,10 +1,12 @@
 """Similar submissions: pairs of students whose answer code is suspiciously alike, per chapter.
 
-What is compared is the students' own code only. At grading time the answer cells (nbgrader
-``solution: true``, found by the instructor's grade_ids, in the instructor's order) are saved as
-``answers/<student>/<chapter>.py`` (``answer_text``). Here the stub each answer cell started from
-(signature, docstring, ``# YOUR CODE HERE``, ``raise NotImplementedError()``) is stripped line by line
-(``strip_stub``), so that the template everyone shares does not make every pair look alike.
+What is compared is the students' own code only. At grading time (``save_answer``) the answer cells
+(nbgrader ``solution: true``, found by the instructor's grade_ids, in the instructor's order) are
+saved as ``answers/<student>/<chapter>.py``, without the stub each answer cell started from
+(signature, docstring, ``# YOUR CODE HERE``, ``raise NotImplementedError()``, stripped line by line by
+``strip_stub``), so that the template everyone shares does not make every pair look alike. Their
+tokens are saved beside them (``<chapter>.tokens.json``): tokenising is the slow part, done once per
+submission when it is graded, not for the whole class at every report.
 
 The comparison is copydetect's (https://github.com/blingenf/copydetect), the winnowing of MOSS
 (Schleimer, Wilkerson and Aiken, SIGMOD 2003): pygments tokenises the code, every variable name
@@ -23,7 +25,9 @@ A flagged pair is a lead for a person to look at, never a verdict.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import itertools
 from collections import defaultdict
@@ -68,6 +72,39 @@ def answer_text(path: Path, answer_ids: list[str]) -> str | None:
     cells = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells
              if c.cell_type == "code"}
     return "".join(f"# {gid}\n{cells[gid].rstrip()}\n\n" for gid in answer_ids if gid in cells)
+
+
+def _tokens_path(answer: Path) -> Path:
+    return answer.with_name(f"{answer.stem}.tokens.json")
+
+
+def _save_tokens(answer: Path, code: str, filtered: str) -> None:
+    data = {"sha256": hashlib.sha256(code.encode()).hexdigest(), "filtered": filtered}
+    _tokens_path(answer).write_text(json.dumps(data), encoding="utf-8")
+
+
+def _saved_tokens(answer: Path, code: str) -> str | None:
+    """The tokenised code saved beside ``answer``, if it was made from ``code``."""
+    try:
+        data = json.loads(_tokens_path(answer).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data.get("filtered") if data.get("sha256") == hashlib.sha256(code.encode()).hexdigest() else None
+
+
+def save_answer(notebook: Path | None, dest: Path, answer_ids: list[str], stubs: dict[str, str]) -> None:
+    """At grading time: the learner's answer code (``answer_text``, stubs stripped) to ``dest``, and
+    beside it its tokens (``<chapter>.tokens.json``), so that the report does not tokenise it again.
+    Both are removed when there is no readable notebook."""
+    text = answer_text(notebook, answer_ids) if notebook else None
+    if text is None:
+        dest.unlink(missing_ok=True)
+        _tokens_path(dest).unlink(missing_ok=True)
+        return
+    code = strip_stub(text, stubs)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(code, encoding="utf-8")
+    _save_tokens(dest, code, _tokenised(code)[0])
 
 
 def strip_stub(text: str, stubs: dict[str, str]) -> str:
@@ -124,6 +161,19 @@ def _fingerprint(code: str, boilerplate, *, filtered: bool):
                            fp=io.StringIO(code), language="python")
 
 
+def _without(fingerprint, hashes: set):
+    """``fingerprint`` with ``hashes`` discarded, as if they had been boilerplate when it was made
+    (copydetect's own steps: drop them from ``hashes`` and ``hash_idx``, count the coverage again)."""
+    from copydetect.utils import get_token_coverage
+
+    drop = hashes & fingerprint.hashes
+    if drop:
+        fingerprint.hashes = fingerprint.hashes - drop
+        fingerprint.hash_idx = {h: i for h, i in fingerprint.hash_idx.items() if h not in drop}
+        fingerprint.token_coverage = get_token_coverage(fingerprint.hash_idx, K, len(fingerprint.filtered_code))
+    return fingerprint
+
+
 def _marked(code: str, slices) -> str:
     from copydetect.utils import highlight_overlap
     from markupsafe import escape
@@ -134,18 +184,20 @@ def _marked(code: str, slices) -> str:
 
 
 def compare(chapter: str, codes: dict[str, str], stub_code: str = "", *, threshold: float = DEFAULT_THRESHOLD,
-            keep_above: float | None = None, max_share: int = MAX_SHARE, jobs: int = 1) -> list[Pair]:
+            keep_above: float | None = None, max_share: int = MAX_SHARE, jobs: int = 1,
+            filtered: dict[str, str] | None = None) -> list[Pair]:
     """The pairs of ``codes`` (student -> stripped answer code) whose similarity is at least
     ``keep_above`` (default: half the threshold), most similar first; flagged pairs (similarity at
     least ``threshold``) come with their code side by side, matches marked.
 
-    ``stub_code``: the chapter's stubs, whose fingerprints are discarded (copydetect's boilerplate).
+    ``stub_code``: the chapter's stubs, whose fingerprints are discarded (copydetect's boilerplate);
+    ``filtered``: student -> the code already tokenised (``_tokenised``), else it is done here.
     """
     from copydetect import compare_files
 
     keep_above = threshold / 2 if keep_above is None else keep_above
     stub = _fingerprint(stub_code, (), filtered=False).hashes if stub_code.strip() else set()
-    filtered = _tokenise_all(codes, jobs)
+    filtered = _tokenise_all(codes, jobs) if filtered is None else filtered
     first = {s: _fingerprint(f, stub, filtered=True) for s, f in filtered.items()}
     first = {s: f for s, f in first.items() if f.token_coverage >= MIN_CODE}
     holders = defaultdict(list)
@@ -154,13 +206,23 @@ def compare(chapter: str, codes: dict[str, str], stub_code: str = "", *, thresho
             holders[h].append(s)
     common = {h for h, who in holders.items() if len(who) > max_share}
     boiler = stub | common
-    prints = {s: (_fingerprint(filtered[s], boiler, filtered=True) if common & f.hashes else f) for s, f in first.items()}
-    candidates = {tuple(sorted(p)) for h, who in holders.items() if h not in common
-                  for p in itertools.combinations(who, 2)}
+    prints = {s: _without(f, common) for s, f in first.items()}
+    prints = {s: f for s, f in prints.items() if f.token_coverage >= MIN_CODE}
+    # A pair is compared only if it could reach keep_above: a submission's matched code is at most K
+    # characters per occurrence of a fingerprint the two share, so its similarity is at most
+    # K * shared occurrences / its code. Most pairs share a fingerprint or two and are skipped.
+    shared = defaultdict(lambda: [0, 0])
+    for h, who in holders.items():
+        if h in common:
+            continue
+        for a, b in itertools.combinations(sorted(s for s in who if s in prints), 2):
+            counts = shared[a, b]
+            counts[0] += len(prints[a].hash_idx[h])
+            counts[1] += len(prints[b].hash_idx[h])
     pairs = []
-    for a, b in sorted(candidates):
+    for (a, b), (na, nb) in sorted(shared.items()):
         fa, fb = prints[a], prints[b]
-        if min(fa.token_coverage, fb.token_coverage) < MIN_CODE:
+        if max(K * na / fa.token_coverage, K * nb / fb.token_coverage) < keep_above:
             continue
         sim = float(max(compare_files(fa, fb)[1]))
         if sim < keep_above:
@@ -177,7 +239,8 @@ def compare(chapter: str, codes: dict[str, str], stub_code: str = "", *, thresho
 
 def class_pairs(out: Path, chapters: list[str], root: Path, *, threshold: float = DEFAULT_THRESHOLD,
                 students: dict[str, set[str]] | None = None, jobs: int | None = None) -> list[Pair]:
-    """``compare`` for every chapter, on ``out``/answers/<student>/<chapter>.py, stubs stripped.
+    """``compare`` for every chapter, on ``out``/answers/<student>/<chapter>.py, stubs stripped, with
+    the tokens saved beside each (tokenised and saved here where missing or stale).
     ``students``: chapter -> the students to compare (those with a row in grades.csv); default all."""
     pairs = []
     for chapter in chapters:
@@ -185,11 +248,13 @@ def class_pairs(out: Path, chapters: list[str], root: Path, *, threshold: float 
             stubs = chapter_stubs(chapter, root)
         except FileNotFoundError:  # a chapter the course no longer has: nothing to strip
             stubs = {}
-        codes = {}
-        for f in sorted((Path(out) / "answers").glob(f"*/{chapter}.py")):
-            student = f.parent.name
-            if students is None or student in students.get(chapter, ()):
-                codes[student] = strip_stub(f.read_text(encoding="utf-8"), stubs)
+        files = {f.parent.name: f for f in sorted((Path(out) / "answers").glob(f"*/{chapter}.py"))
+                 if students is None or f.parent.name in students.get(chapter, ())}
+        codes = {s: strip_stub(f.read_text(encoding="utf-8"), stubs) for s, f in files.items()}
+        saved = {s: _saved_tokens(files[s], c) for s, c in codes.items()}
+        new = _tokenise_all({s: c for s, c in codes.items() if saved[s] is None}, jobs or len(os.sched_getaffinity(0)))
+        for s, filtered in new.items():
+            _save_tokens(files[s], codes[s], filtered)
         pairs += compare(chapter, codes, "\n".join(stubs.values()), threshold=threshold,
-                         jobs=jobs or len(os.sched_getaffinity(0)))
+                         filtered={s: saved[s] if saved[s] is not None else new[s] for s in codes})
     return pairs
