@@ -140,16 +140,9 @@ def _tokenised(code: str):
     return filter_code(code, "answer.py", "python")
 
 
-def _tokenise_all(codes: dict[str, str], jobs: int) -> dict[str, str]:
-    """student -> filtered code, on ``jobs`` processes for a large class."""
-    if jobs <= 1 or len(codes) < 200:
-        return {s: _tokenised(c)[0] for s, c in codes.items()}
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-        done = pool.map(_tokenised, codes.values(), chunksize=max(1, len(codes) // (8 * jobs)))
-        return {s: filtered for s, (filtered, _) in zip(codes, done)}
+def _tokenise_all(codes: dict[str, str]) -> dict[str, str]:
+    """student -> filtered code."""
+    return {s: _tokenised(c)[0] for s, c in codes.items()}
 
 
 def _fingerprint(code: str, boilerplate, *, filtered: bool):
@@ -184,7 +177,7 @@ def _marked(code: str, slices) -> str:
 
 
 def compare(chapter: str, codes: dict[str, str], stub_code: str = "", *, threshold: float = DEFAULT_THRESHOLD,
-            keep_above: float | None = None, max_share: int = MAX_SHARE, jobs: int = 1,
+            keep_above: float | None = None, max_share: int = MAX_SHARE,
             filtered: dict[str, str] | None = None) -> list[Pair]:
     """The pairs of ``codes`` (student -> stripped answer code) whose similarity is at least
     ``keep_above`` (default: half the threshold), most similar first; flagged pairs (similarity at
@@ -197,7 +190,7 @@ def compare(chapter: str, codes: dict[str, str], stub_code: str = "", *, thresho
 
     keep_above = threshold / 2 if keep_above is None else keep_above
     stub = _fingerprint(stub_code, (), filtered=False).hashes if stub_code.strip() else set()
-    filtered = _tokenise_all(codes, jobs) if filtered is None else filtered
+    filtered = _tokenise_all(codes) if filtered is None else filtered
     first = {s: _fingerprint(f, stub, filtered=True) for s, f in filtered.items()}
     first = {s: f for s, f in first.items() if f.token_coverage >= MIN_CODE}
     holders = defaultdict(list)
@@ -213,7 +206,7 @@ def compare(chapter: str, codes: dict[str, str], stub_code: str = "", *, thresho
     # K * shared occurrences / its code. Most pairs share a fingerprint or two and are skipped.
     shared = defaultdict(lambda: [0, 0])
     for h, who in holders.items():
-        if h in common:
+        if len(who) < 2 or h in common:
             continue
         for a, b in itertools.combinations(sorted(s for s in who if s in prints), 2):
             counts = shared[a, b]
@@ -237,24 +230,36 @@ def compare(chapter: str, codes: dict[str, str], stub_code: str = "", *, thresho
     return pairs
 
 
+def _chapter_pairs(args) -> list[Pair]:
+    """``compare`` for one chapter, on ``out``/answers/<student>/<chapter>.py, stubs stripped, with the
+    tokens saved beside each (tokenised and saved here where missing or stale)."""
+    out, chapter, root, threshold, students = args
+    try:
+        stubs = chapter_stubs(chapter, root)
+    except FileNotFoundError:  # a chapter the course no longer has: nothing to strip
+        stubs = {}
+    files = {f.parent.name: f for f in sorted((Path(out) / "answers").glob(f"*/{chapter}.py"))
+             if students is None or f.parent.name in students}
+    codes = {s: strip_stub(f.read_text(encoding="utf-8"), stubs) for s, f in files.items()}
+    filtered = {s: _saved_tokens(files[s], c) for s, c in codes.items()}
+    for s, tokens in _tokenise_all({s: c for s, c in codes.items() if filtered[s] is None}).items():
+        _save_tokens(files[s], codes[s], tokens)
+        filtered[s] = tokens
+    return compare(chapter, codes, "\n".join(stubs.values()), threshold=threshold, filtered=filtered)
+
+
 def class_pairs(out: Path, chapters: list[str], root: Path, *, threshold: float = DEFAULT_THRESHOLD,
                 students: dict[str, set[str]] | None = None, jobs: int | None = None) -> list[Pair]:
-    """``compare`` for every chapter, on ``out``/answers/<student>/<chapter>.py, stubs stripped, with
-    the tokens saved beside each (tokenised and saved here where missing or stale).
-    ``students``: chapter -> the students to compare (those with a row in grades.csv); default all."""
-    pairs = []
-    for chapter in chapters:
-        try:
-            stubs = chapter_stubs(chapter, root)
-        except FileNotFoundError:  # a chapter the course no longer has: nothing to strip
-            stubs = {}
-        files = {f.parent.name: f for f in sorted((Path(out) / "answers").glob(f"*/{chapter}.py"))
-                 if students is None or f.parent.name in students.get(chapter, ())}
-        codes = {s: strip_stub(f.read_text(encoding="utf-8"), stubs) for s, f in files.items()}
-        saved = {s: _saved_tokens(files[s], c) for s, c in codes.items()}
-        new = _tokenise_all({s: c for s, c in codes.items() if saved[s] is None}, jobs or len(os.sched_getaffinity(0)))
-        for s, filtered in new.items():
-            _save_tokens(files[s], codes[s], filtered)
-        pairs += compare(chapter, codes, "\n".join(stubs.values()), threshold=threshold,
-                         filtered={s: saved[s] if saved[s] is not None else new[s] for s in codes})
-    return pairs
+    """The pairs of every chapter (``_chapter_pairs``), one chapter per process on ``jobs`` cores
+    (default: all). ``students``: chapter -> the students to compare (those with a row in grades.csv);
+    default all."""
+    tasks = [(out, c, root, threshold, None if students is None else students.get(c, set())) for c in chapters]
+    jobs = min(jobs or len(os.sched_getaffinity(0)), len(tasks))
+    if jobs <= 1:
+        return [p for t in tasks for p in _chapter_pairs(t)]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # forked: a child starts at once, with nothing to import again; a chapter is compared within one process
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        return [p for chapter_pairs in pool.map(_chapter_pairs, tasks) for p in chapter_pairs]
