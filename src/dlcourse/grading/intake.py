@@ -11,7 +11,8 @@ Three layouts are read (``LAYOUTS`` is the text the error and ``dlcourse grade -
 - Canvas's "Download Submissions": flat files ``<login>_<user id>_<file id>_<name>.ipynb``, with
   ``_LATE`` after the login for a late one; the student id is ``<login>_<user id>``.
 
-A Moodle or Canvas export is ONE assignment, so one chapter: the one given by ``--chapter``, else
+The layout is ours when any student folder holds a chapter folder; otherwise Moodle's names are
+looked for, then Canvas's. A Moodle or Canvas export is ONE assignment, so one chapter: the one given by ``--chapter``, else
 the one its notebooks name (a chapter id in the file name, such as ``ch01_gradient_descent (1).ipynb``)
 or carry (the nbgrader ``grade_id``s of the chapter's cells). Notebooks of several chapters, or of none,
 are an error that asks for ``--chapter``.
@@ -259,11 +260,11 @@ def find_submissions(folder: Path, chapters: list[str], root: Path | None = None
     """
     root = root or notebooks.course_root()
     folder = Path(folder)
-    kind, students = _lms_students(folder)
-    if kind:
-        items, notes = _lms(kind, students, chapters, root)
-    else:
-        items, notes = _ours(folder, chapters)
+    items, notes = _ours(folder, chapters)
+    if not items:  # no student has a chapter folder: an LMS export, if it is one
+        kind, students = _lms_students(folder)
+        if kind:
+            items, notes = _lms(kind, students, chapters, root)
     if not any(path for _, _, path in items):
         raise NoNotebooks(f"no notebook found in {folder} for {', '.join(chapters)}. These layouts were looked for:\n"
                           f"{LAYOUTS}")
