@@ -101,10 +101,9 @@ e = html.escape
 
 
 def _table(header: list[str], rows: list[list[str]], cls: str = "", raw: bool = False) -> str:
-    """An HTML table; cells are escaped unless ``raw`` (then they are HTML already)."""
+    """An HTML table of text cells (escaped here), or with ``raw`` of ready ``<td>`` elements."""
     head = "".join(f"<th>{e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(c if raw and c.startswith("<td") else f"<td>{c if raw else e(c)}</td>"
-                                    for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(c if raw else f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -161,9 +160,8 @@ def _similarity_section(pairs: list[similarity.Pair], threshold: float) -> str:
              f"<p>Threshold {threshold:g} (<code>--similarity-threshold</code>): {len(flagged)} pair(s) flagged; "
              f"pairs above half the threshold are listed in similarity.csv.</p>"]
     if flagged:
-        rows = [[p.chapter, p.student_a, p.student_b, f"{p.similarity:.2f}",
-                 f'<a href="#pair-{i}">side by side</a>'] for i, p in enumerate(flagged)]
-        rows = [[*map(e, r[:4]), r[4]] for r in rows]
+        rows = [[*(f"<td>{e(x)}</td>" for x in (p.chapter, p.student_a, p.student_b, f"{p.similarity:.2f}")),
+                 f'<td><a href="#pair-{i}">side by side</a></td>'] for i, p in enumerate(flagged)]
         parts.append(_table(["chapter", "student A", "student B", "similarity", ""], rows, "similarity", raw=True))
         for i, p in enumerate(flagged):
             parts.append(f'<details id="pair-{i}"><summary>{e(p.chapter)}: {e(p.student_a)} and {e(p.student_b)}, '
