@@ -1,5 +1,6 @@
 """`make bench`: NumPy (the solutions' code) against TensorFlow on the CPU, timed in the same run,
-each solution notebook's wall time and peak memory, the autograder's speed and (optionally) `make test`.
+each solution notebook's wall time and peak memory, the autograder's speed, the grading report's speed on
+generated classes of 300 and 3,000 students, and (optionally) `make test`.
 
 Operations come from benchmarks/cases_<chapter>.py: each module has CASES, a list of
 Case(name, shape, make, baseline, goal), where make(dtype) returns (numpy_fn, tensorflow_fn), two
@@ -10,7 +11,7 @@ dlcourse.notebooks.load_functions. goal is issue 9's bound on NumPy time / Tenso
 The two sides are timed in turns (NumPy, TensorFlow, NumPy, ...) so that a busy moment on a shared
 machine slows both alike; each reported time is the median of --repeat runs.
 
-Usage: python benchmarks/run.py [--repeat N] [--no-notebooks] [--no-grading] [--make-test]
+Usage: python benchmarks/run.py [--repeat N] [--no-notebooks] [--no-grading] [--no-report] [--make-test]
                                 [--only SUBSTRING] [--out FILE] [--readme]
 --readme also writes benchmarks/performance.json and the README's "Performance" section from this run.
 """
@@ -156,6 +157,35 @@ def time_grading(chapters, copies=4, throughput_copies=4, throughput_chapter="ch
     return per_chapter, throughput
 
 
+def time_report(sizes=(300, 3000)):
+    """Wall time of the report (`dlcourse report`: statistics, similarity, exports) on generated classes
+    of each size: every chapter, synthetic grades and small answer files (dlcourse.grading.synthetic),
+    no grading. Timed twice: first from the answer files alone (every file tokenised by pygments, the
+    slow part), then with the tokens saved, as grading leaves them (wall_s, the figure that counts)."""
+    import tempfile
+
+    from dlcourse.grading import report, synthetic
+
+    rows = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            synthetic.make_class(Path(tmp), n)
+            answers = sum(1 for _ in Path(tmp).glob("answers/*/*.py"))
+            start = time.perf_counter()
+            report.build_report(Path(tmp))  # tokenises every answer file, and saves the tokens
+            cold = time.perf_counter() - start
+            start, cpu = time.perf_counter(), os.times()
+            report.build_report(Path(tmp))  # the tokens saved, as `dlcourse grade` leaves them
+            wall, after = time.perf_counter() - start, os.times()
+            cpu_s = sum(after[:4]) - sum(cpu[:4])  # user and system time, the forked per-chapter workers too
+            with open(Path(tmp) / "report" / "similarity.csv") as f:
+                flagged = sum(1 for line in f if line.rstrip().endswith(",yes"))
+            rows.append({"students": n, "answer_files": answers, "wall_s": wall, "cpu_s": cpu_s, "tokenising_too_s": cold,
+                         "flagged": flagged, "load_average": os.getloadavg()[0],
+                         "html_kb": (Path(tmp) / "report" / "index.html").stat().st_size / 1024})
+    return rows
+
+
 def time_make_test():
     """Wall time of `make test` in this checkout (dependencies already installed), and whether it passed."""
     start = time.perf_counter()
@@ -229,6 +259,11 @@ def render_markdown(result):
         lines += ["", f"Batch throughput on {th['chapter']}, {th['submissions']} submissions: "
                       f"{th['jobs1_per_min']:.1f} per minute with `--jobs 1`, {th['jobs2_per_min']:.1f} with "
                       f"`--jobs 2` (speed-up {th['speedup']:.2f}x on {m['cpus']} cores)."]
+    if result.get("report"):
+        lines += ["", "| grading report (`dlcourse report`), generated class | answer files | wall s | CPU s | "
+                      "wall s, tokenising too | pairs flagged |", "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['students']} students | {r['answer_files']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | "
+                  f"{r['tokenising_too_s']:.1f} | {r['flagged']} |" for r in result["report"]]
     if result.get("make_test"):
         mt = result["make_test"]
         lines += ["", f"`make test` (installs already done): {mt['wall_s'] / 60:.1f} min, "
@@ -253,6 +288,7 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=9, help="timed runs per measurement (median reported)")
     parser.add_argument("--no-notebooks", action="store_true", help="skip executing the solution notebooks")
     parser.add_argument("--no-grading", action="store_true", help="skip timing the autograder")
+    parser.add_argument("--no-report", action="store_true", help="skip timing the grading report")
     parser.add_argument("--make-test", action="store_true", help="also time `make test` (several minutes)")
     parser.add_argument("--only", help="run only the operations whose name contains this")
     parser.add_argument("--out", default=str(HERE / "results" / "latest.json"), help="JSON output file")
@@ -261,7 +297,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.repeat < 5:
         parser.error("--repeat must be at least 5 (the median of fewer runs is noise)")
-    if args.readme and (args.only or args.no_notebooks or args.no_grading or not args.make_test):
+    if args.readme and (args.only or args.no_notebooks or args.no_grading or args.no_report or not args.make_test):
         parser.error("--readme reports everything: use it with --make-test and without --only/--no-*")
 
     machine = machine_info()
@@ -293,6 +329,15 @@ def main(argv=None):
               f"{'on' if throughput['sandbox'] else 'off'}): {throughput['jobs1_per_min']:.1f}/min with --jobs 1, "
               f"{throughput['jobs2_per_min']:.1f}/min with --jobs 2, speed-up {throughput['speedup']:.2f}x")
 
+    report_rows = []
+    if not args.no_report:
+        report_rows = time_report()
+        print(f"\n{'grading report, generated class':<32} {'files':>6} {'wall s':>8} {'CPU s':>8} {'+tokens s':>10} "
+              f"{'flagged':>8}  load average")
+        for r in report_rows:
+            print(f"{str(r['students']) + ' students':<32} {r['answer_files']:>6} {r['wall_s']:>8.1f} {r['cpu_s']:>8.1f} "
+                  f"{r['tokenising_too_s']:>10.1f} {r['flagged']:>8}  {r['load_average']:.1f}")
+
     make_test = None
     if args.make_test:
         print("\ntiming `make test` ...", flush=True)
@@ -300,7 +345,7 @@ def main(argv=None):
         print(f"make test: {make_test['wall_s']:.0f} s, {'passed' if make_test['passed'] else 'FAILED'}")
 
     result = {"machine": machine, "repeat": args.repeat, "operations": rows, "notebooks": nb_rows,
-              "grading": grading_rows, "grading_throughput": throughput, "make_test": make_test}
+              "grading": grading_rows, "grading_throughput": throughput, "report": report_rows, "make_test": make_test}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

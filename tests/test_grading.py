@@ -23,7 +23,7 @@ import pytest
 from nbgrader.preprocessors import ClearHiddenTests
 
 from dlcourse import grading, notebooks
-from dlcourse.grading import batch as grading_batch, submission as grading_submission
+from dlcourse.grading import batch as grading_batch, intake as grading_intake, submission as grading_submission
 
 ROOT = notebooks.course_root()
 CH = "ch00_start"
@@ -444,7 +444,7 @@ def test_safe_extract_refuses_paths_outside_and_reports_duplicates(tmp_path, rec
         zf.writestr("export/bob/nb.ipynb", "bob's")
         zf.writestr("export/alice/nb.ipynb", "second")
 
-    notes = grading_batch._safe_extract(zpath, dest)
+    notes = grading_intake._safe_extract(zpath, dest)
 
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*")) == [
         "export", "export/alice", "export/alice/nb.ipynb", "export/bob", "export/bob/nb.ipynb"]
@@ -498,17 +498,20 @@ def test_preprocessors_are_nbgrader_s_plus_ours():
 
 
 def test_a_batch_reads_each_chapter_s_exercises_once(tmp_path, monkeypatch):
-    for student in ("amy", "ben"):
-        (tmp_path / "subs" / student / CH).mkdir(parents=True)  # a chapter folder without the notebook: missing
+    (tmp_path / "subs" / "amy" / CH).mkdir(parents=True)
+    (tmp_path / "subs" / "amy" / CH / f"{CH}.ipynb").write_text("{}")  # a notebook that is none: unreadable
+    (tmp_path / "subs" / "ben" / CH).mkdir(parents=True)  # a chapter folder without the notebook: missing
     read = []
     real = grading.ChapterSource.from_course
     monkeypatch.setattr(grading_batch.ChapterSource, "from_course",
                         classmethod(lambda cls, chapter, root: read.append(chapter) or real(chapter, root)))
     results, _ = grading.grade_class(tmp_path / "subs", tmp_path / "out", jobs=1, progress=False)
     assert [(r.student, r.status, r.max_score, r.exercises) for r in results] == [
-        (s, "missing", TOTAL, {ex: (0.0, pts) for ex, pts in POINTS.items()}) for s in ("amy", "ben")]
+        (s, status, TOTAL, {ex: (0.0, pts) for ex, pts in POINTS.items()})
+        for s, status in (("amy", "unreadable"), ("ben", "missing"))]
     with open(tmp_path / "out" / "grades.csv", encoding="utf-8") as f:
-        assert next(csv.reader(f)) == ["student", "chapter", "score", "max_score", "status", *POINTS, "detail"]
+        assert next(csv.reader(f)) == ["student", "chapter", "score", "max_score", "status", *POINTS, "detail",
+                                       "failures", "sha256"]
     assert read == [CH], "the chapter's source is read once for the whole batch"
 
 

@@ -4,9 +4,12 @@ Learners:
   dlcourse check NOTEBOOK           grade your notebook as the instructor would (fresh kernels)
 
 Instructors:
-  dlcourse grade SUBMISSIONS --out OUT [--chapter ID] [--jobs N] [--timeout S]
-                                    grade a class: grades.csv and feedback/ in OUT; on a course's
-                                    submitted/ folder (nbgrader collect), also its gradebook and feedback/
+  dlcourse grade SUBMISSIONS --out OUT [--chapter ID] [--jobs N] [--timeout S] [--roster CSV]
+                                    grade a class (our layout, or a Moodle or Canvas export): grades.csv,
+                                    feedback/ and the report in OUT; on a course's submitted/ folder
+                                    (nbgrader collect), also its gradebook and feedback/
+  dlcourse report OUT [--roster CSV] [--similarity-threshold X]
+                                    OUT/report/index.html: statistics, similar pairs, gradebook exports
   dlcourse classroom [--dir DIR]    a JupyterHub on 127.0.0.1 with nbgrader's exchange (`make classroom`)
 
 The course folder is --course, else $DLCOURSE_ROOT, else the one the working directory (for check: the
@@ -69,6 +72,10 @@ def cmd_grade(args) -> int:
               "Install it (Debian/Ubuntu: apt-get install bubblewrap), or pass --no-sandbox if you trust "
               "every submission.", file=sys.stderr)
         return 2
+    if args.roster and not os.path.isfile(args.roster):
+        print(f"dlcourse grade: no such roster: {args.roster}", file=sys.stderr)
+        return 2
+
     from .grading import gradebook
 
     collected = gradebook.collected_course(Path(args.submissions))
@@ -88,6 +95,21 @@ def cmd_grade(args) -> int:
         chapters = " ".join(sorted({r.chapter for r in results}))
         print(f"and, for nbgrader: the scores in {collected}/gradebook.db (which the formgrader reads), the feedback "
               f"in {collected}/feedback/; hand it back with: nbgrader release_feedback {chapters}")
+    if args.no_report:
+        return 0
+    return cmd_report(args)
+
+
+def cmd_report(args) -> int:
+    from .grading import report
+
+    try:
+        index = report.build_report(args.out, roster_path=args.roster, threshold=args.similarity_threshold)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"dlcourse report: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {index} (open it in a browser), and beside it similarity.csv, canvas.csv, moodle.csv, "
+          "grades_wide.csv")
     return 0
 
 
@@ -160,17 +182,39 @@ def main(argv=None) -> int:
                                     "notebook's visible tests only)")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("grade", help="grade a class's submissions")
-    p.add_argument("submissions", help="folder laid out <student>/<chapter>/<chapter>.ipynb, or a .zip of one")
-    p.add_argument("--out", required=True, help="folder for grades.csv and feedback/")
-    p.add_argument("--chapter", help="grade only this chapter")
+    from .grading import intake, similarity
+
+    def report_options(p):
+        p.add_argument("--roster", help="CSV mapping our student ids to the LMS's: columns student, lms_id, name "
+                                        "(and optionally section, sis_user_id, sis_login_id)")
+        p.add_argument("--similarity-threshold", type=float, default=similarity.DEFAULT_THRESHOLD,
+                       help=f"flag pairs whose answer code is at least this alike, 0 to 1 "
+                            f"(default {similarity.DEFAULT_THRESHOLD})")
+
+    p = sub.add_parser("grade", help="grade a class's submissions", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Grade a class. The submissions are a folder or a .zip in one of these layouts "
+                                   "(the student id is taken from the folder or file name):\n" + intake.LAYOUTS +
+                                   "\n\nA Moodle or Canvas export is one assignment, so one chapter: the one given by "
+                                   "--chapter, else the one its notebooks name (a chapter id in the file name) or "
+                                   "carry (the chapter's nbgrader cells). Grading into an existing --out merges: "
+                                   "the rows of this batch replace theirs in grades.csv, all others are kept.")
+    p.add_argument("submissions", help="a folder or a .zip: ours, a Moodle export or a Canvas export")
+    p.add_argument("--out", required=True, help="folder for grades.csv, feedback/ and report/")
+    p.add_argument("--chapter", help="grade only this chapter (the chapter of a Moodle or Canvas export)")
     p.add_argument("--jobs", type=int, default=1, help="notebooks graded in parallel (default 1)")
     p.add_argument("--timeout", type=int, default=60, help="seconds per cell before it is interrupted (default 60)")
     p.add_argument("--memory", type=float, default=4.0, help="GB of memory per student kernel (default 4)")
     p.add_argument("--no-sandbox", action="store_true", help="run student code without bwrap (trusted code only)")
+    p.add_argument("--no-report", action="store_true", help="do not write OUT/report/ at the end")
     p.add_argument("--course", help="the course folder (default: $DLCOURSE_ROOT, else the one the working "
                                     "directory lies in; for <course>/submitted, that course)")
+    report_options(p)
     p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("report", help="the report of a grading run: statistics, similar pairs, gradebook exports")
+    p.add_argument("out", help="the --out folder of a grading run (holding grades.csv)")
+    report_options(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("classroom", help="start a JupyterHub classroom on 127.0.0.1 (instructor and students)")
     from . import classroom

@@ -1,98 +1,39 @@
-"""A class: find every student's notebooks (a folder or a zip), grade them in parallel, write grades.csv.
+"""A class: its notebooks found (``intake``), graded in parallel, merged into grades.csv.
 
-Every submission is graded alone by ``submission.grade_one``, in a worker process of a pool;
-only this module writes to the output folder.
+Every submission is graded alone by ``submission.grade_one``, in a worker process of a pool, its
+feedback written to a staging folder; only this module writes to the output folder:
+
+- ``grades.csv``: a row per student and chapter (``result_row``); grading into an existing ``--out``
+  merges by ``merge_rows`` (rows of this batch replace theirs, all others are kept), written atomically;
+- ``feedback/<student>/<chapter>/<chapter>.html``: replaced for exactly the submissions of this batch;
+- ``answers/<student>/<chapter>.py``: the answer cells' code without the stubs, and its tokens beside it, which the
+  report compares for similarity.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
+import json
 import os
+import shutil
 import tempfile
-import unicodedata
-import zipfile
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .. import notebooks
 from . import kernels
 from ..sandbox import THREAD_VARS
-from .submission import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, STATUSES, ChapterSource, _fmt, grade_one, prepare_chapter
-
-
-# ---------------------------------------------------------------------------- a class
-
-
-def _safe_extract(zip_path: Path, dest: Path) -> list[str]:
-    """Extract a zip into ``dest``, refusing entries that would land outside it. Returns notes (warnings).
-
-    An entry is refused when its name is absolute, has a ``..`` part, or names ``dest`` itself;
-    the rest land at ``dest / name`` (zipfile writes no symlinks, so none can lead out).
-    Where two entries land on one file, the later one is extracted last: that one is graded.
-    """
-    notes, safe = [], []
-    with zipfile.ZipFile(zip_path) as zf:
-        for info in zf.infolist():
-            parts = PurePosixPath(info.filename).parts
-            if info.filename.startswith("/") or ".." in parts or not parts:
-                notes.append(f"skipped unsafe path in zip: {info.filename!r}")
-            else:
-                safe.append(info)
-        counts = Counter(PurePosixPath(info.filename) for info in safe)  # "a//b" and "a/./b/" are "a/b"
-        notes += [f"duplicate entry in zip: {str(name)!r} (the last one is graded)"
-                  for name, n in counts.items() if n > 1]
-        zf.extractall(dest, members=safe)
-    return notes
-
-
-def _students_root(folder: Path, chapters: list[str]) -> Path:
-    """The folder whose subfolders are students: ``folder`` itself, or its only subfolder
-    when a zip wraps everything in one top folder."""
-    def has_chapters(p):
-        return any((s / c).is_dir() for s in p.iterdir() if s.is_dir() for c in chapters)
-
-    subdirs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(("__MACOSX", "."))]
-    if not has_chapters(folder) and len(subdirs) == 1 and has_chapters(subdirs[0]):
-        return subdirs[0]
-    return folder
-
-
-def find_submissions(folder: Path, chapters: list[str]) -> tuple[list[tuple[str, str, Path | None]], list[str]]:
-    """(student, chapter, notebook path or None) for every student and chapter, plus notes (warnings).
-
-    Every folder at the top is a student. The chapters are those of ``chapters`` that any
-    student submitted; each student gets one item per such chapter, with None where the
-    notebook is missing. Names are NFC-normalised; two folders with the same normalised name
-    are one student (the newer folder is graded).
-    """
-    root = _students_root(folder, chapters)
-    by_name: dict[str, Path] = {}
-    notes = []
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))):
-        name = unicodedata.normalize("NFC", d.name)
-        if name in by_name:
-            keep = max(by_name[name], d, key=lambda p: p.stat().st_mtime)
-            notes.append(f"two folders for student {name!r}: grading {keep.name!r}, the newer")
-            d = keep
-        by_name[name] = d
-    present = [c for c in chapters if any((d / c).is_dir() for d in by_name.values())]
-    items = []
-    for name, d in sorted(by_name.items()):
-        if not any((d / c).is_dir() for c in chapters):
-            notes.append(f"{name}: no chapter folder (expected {name}/<chapter>/<chapter>.ipynb)")
-        for chapter in present:
-            nb = d / chapter / f"{chapter}.ipynb"
-            items.append((name, chapter, nb if nb.is_file() else None))
-            extra = sorted(p.name for p in (d / chapter).glob("*.ipynb") if p.name != nb.name)
-            if extra:
-                notes.append(f"{name}/{chapter}: ignored other notebooks {extra}")
-    return items, notes
+from . import intake, similarity
+from .submission import (DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, STATUSES, ChapterSource, _fmt, chapter_exercises, grade_one,
+                         prepare_chapter)
 
 
 def _grade_job(args):
-    student, source, path, out, timeout, memory_gb, sandbox, template, exercises = args
-    feedback = Path(out) / "feedback" / student / source.chapter if out else None
+    student, source, path, staging, timeout, memory_gb, sandbox, template, exercises = args
+    feedback = Path(staging) / student / source.chapter if staging else None
     return grade_one(student, source, path, feedback, timeout=timeout, memory_gb=memory_gb,
                      sandbox=sandbox, template=template, exercises=exercises, warm=True)
 
@@ -108,13 +49,32 @@ def _share_cores(jobs: int) -> None:
         os.environ.setdefault(var, str(max(1, cores // jobs)))
 
 
+def _sha256(path: Path | None) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else ""
+
+
+def _replace_outputs(result, path: Path | None, out: Path, staging: Path, answer_ids: list[str],
+                     stubs: dict[str, str]) -> None:
+    """Put one graded submission's files in ``out``: its feedback and its answer code replace
+    whatever an earlier run left for that student and chapter (nothing is left when there is none now)."""
+    student, chapter = result.student, result.chapter
+    feedback, staged = out / "feedback" / student / chapter, staging / student / chapter
+    shutil.rmtree(feedback, ignore_errors=True)
+    if staged.is_dir():
+        feedback.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(staged, feedback)
+    similarity.save_answer(path, out / "answers" / student / f"{chapter}.py", answer_ids, stubs)
+
+
 def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, jobs: int = 1,
                 timeout: int = DEFAULT_TIMEOUT, memory_gb: float = DEFAULT_MEMORY_GB, sandbox: bool = True,
                 root: Path | None = None, progress: bool = True):
-    """Grade every submission under ``submissions`` (a folder or a .zip); write grades.csv and feedback.
+    """Grade every submission under ``submissions`` (a folder or a .zip, in any layout of
+    ``intake.LAYOUTS``); merge the rows into ``out``/grades.csv and replace those students' feedback.
 
     Returns (results, notes), notes being warnings about the submissions (strings). Results are
-    sorted by student, then chapter, whatever ``jobs`` is.
+    sorted by student, then chapter, whatever ``jobs`` is. Raises ValueError (intake.NoNotebooks
+    among them) when there is nothing to grade.
     """
     from tqdm.auto import tqdm
 
@@ -123,34 +83,34 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
     if chapter is not None and chapter not in known:
         raise ValueError(f"unknown chapter {chapter!r}; expected one of {known}")
     chapters = [chapter] if chapter else known
-    submissions, out = Path(submissions), Path(out)
-    if not submissions.exists():
-        raise FileNotFoundError(f"no such folder or zip: {submissions}")
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
     with tempfile.TemporaryDirectory(prefix="dlg-batch-") as work:
-        notes = []
-        if submissions.is_file():
-            if not zipfile.is_zipfile(submissions):
-                raise ValueError(f"{submissions} is neither a folder nor a .zip file")
-            folder = Path(work) / "unzipped"
-            folder.mkdir()
-            notes += _safe_extract(submissions, folder)
-        else:
-            folder = submissions
-        items, found = find_submissions(folder, chapters)
+        folder, notes = intake.unpack(Path(submissions), Path(work))
+        items, found = intake.find_submissions(folder, chapters, root)
         notes += found
+        out.mkdir(parents=True, exist_ok=True)
         sources = {c: ChapterSource.from_course(c, root) for c in sorted({c for _, c, _ in items})}  # read once
         points = {c: source.exercises() for c, source in sources.items()}
+        answer_ids = {c: similarity.chapter_answer_ids(c, root) for c in points}
+        stubs = {c: similarity.chapter_stubs(c, root) for c in points}
         templates = {c: prepare_chapter(source, Path(work) / "templates" / c) for c, source in sources.items()}
-        jobs_args = [(s, sources[c], p, str(out), timeout, memory_gb, sandbox, templates[c], points[c])
+        staging = Path(work) / "feedback"
+        jobs_args = [(s, sources[c], p, str(staging), timeout, memory_gb, sandbox, templates[c], points[c])
                      for s, c, p in items]
+        paths = {(s, c): p for s, c, p in items}
+        shas = {key: _sha256(p) for key, p in paths.items()}  # before grading: the bytes that are graded
         bar = tqdm(total=len(jobs_args), desc="grading", unit="notebook", disable=not progress)
         results = []
+
+        def done(r):
+            _replace_outputs(r, paths[r.student, r.chapter], out, staging, answer_ids[r.chapter], stubs[r.chapter])
+            results.append(r)
+            bar.update()
+
         if jobs <= 1:
             try:
                 for a in jobs_args:
-                    results.append(_grade_job(a))
-                    bar.update()
+                    done(_grade_job(a))
             finally:
                 kernels.close_pools()  # the spare kernels started for a next submission
         else:
@@ -159,23 +119,88 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
             with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_share_cores, initargs=(jobs,)) as pool:
                 for r in pool.map(_grade_job, jobs_args):
-                    results.append(r)
-                    bar.update()
+                    done(r)
         bar.close()
     results.sort(key=lambda r: (r.student, r.chapter))
-    write_grades_csv(results, out / "grades.csv", points)
+    path = out / "grades.csv"
+    rows = merge_rows(read_grades_csv(path), [result_row(r, shas[r.student, r.chapter]) for r in results])
+    for c in {r["chapter"] for r in rows} & set(known) - set(points):  # kept rows of chapters not graded now
+        points[c] = chapter_exercises(c, root)
+    write_grades_csv(rows, path, exercise_columns(points, read_grades_csv_header(path)))
     return results, notes
 
 
-def write_grades_csv(results, path: Path, points: dict[str, dict[str, float]]) -> None:
-    """grades.csv: a row per result, a column per exercise; ``points`` is chapter -> ``chapter_exercises``."""
-    exercises = list(dict.fromkeys(ex for chapter in sorted({r.chapter for r in results}) for ex in points[chapter]))
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", "chapter", "score", "max_score", "status", *exercises, "detail"])
-        for r in results:
-            cells = [_fmt(r.exercises[ex][0]) if ex in r.exercises else "" for ex in exercises]
-            writer.writerow([r.student, r.chapter, _fmt(r.score), _fmt(r.max_score), r.status, *cells, r.detail])
+# ---------------------------------------------------------------------------- grades.csv
+
+FIRST_COLUMNS = ["student", "chapter", "score", "max_score", "status"]
+LAST_COLUMNS = ["detail", "failures", "sha256"]  # sha256 stays last (the cluster's resume reads it)
+
+
+def result_row(result, sha256: str = "") -> dict[str, str]:
+    """A result as a grades.csv row. ``failures`` is a JSON object, exercise -> the first line of its
+    first failure; ``sha256`` is the hash of the graded notebook's bytes (empty when missing)."""
+    row = {"student": result.student, "chapter": result.chapter, "score": _fmt(result.score),
+           "max_score": _fmt(result.max_score), "status": result.status}
+    row.update({ex: _fmt(score) for ex, (score, _) in result.exercises.items()})
+    row.update(detail=result.detail, failures=json.dumps(result.failures, ensure_ascii=False) if result.failures else "",
+               sha256=sha256)
+    return row
+
+
+def merge_rows(old_rows: list[dict], new_rows: list[dict]) -> list[dict]:
+    """THE rule for grading into an existing ``--out`` (a batch, and the cluster's resume): one row per
+    (student, chapter); a new row replaces the old row of the same student and chapter, every other
+    old row is kept. Sorted by student, then chapter."""
+    merged = {(r["student"], r["chapter"]): r for r in old_rows}
+    merged.update({(r["student"], r["chapter"]): r for r in new_rows})
+    return [merged[key] for key in sorted(merged)]
+
+
+def read_grades_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a grades.csv (none if there is no such file)."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def read_grades_csv_header(path: Path) -> list[str]:
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return next(csv.reader(f), [])
+
+
+def exercise_columns(points: dict[str, dict[str, float]], old_header: list[str] = ()) -> list[str]:
+    """The exercise columns: this batch's chapters' exercises (``points`` is chapter -> ``chapter_exercises``),
+    in chapter order, then those of an existing grades.csv that this batch did not grade."""
+    fixed = set(FIRST_COLUMNS) | set(LAST_COLUMNS)
+    new = [ex for chapter in sorted(points) for ex in points[chapter]]
+    return list(dict.fromkeys(new + [c for c in old_header if c not in fixed]))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file in the same folder, then os.replace),
+    so that a crash or a reader never sees half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from a colleague or a web server
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_grades_csv(rows: list[dict], path: Path, exercises: list[str]) -> None:
+    """Write grades.csv (atomically): the fixed columns, ``exercises``, then detail, failures, sha256."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, [*FIRST_COLUMNS, *exercises, *LAST_COLUMNS], restval="", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buf.getvalue())
 
 
 def summary(results, notes=()) -> str:
