@@ -127,3 +127,21 @@ def test_assert_close_hint_is_on_the_first_line():
         with pytest.raises(AssertionError) as info:
             check.assert_close(actual, np.ones(3), name="gate", hint="gate order is i, f, c, o")
         assert "Likely cause: gate order is i, f, c, o" in str(info.value).splitlines()[0]
+
+
+def test_the_floor_comes_from_the_reference_so_a_result_cannot_widen_it():
+    """Attacks on the near-zero floor by the result under test (the student's side): dropping small elements,
+    blowing up large ones so that a floor computed from both would grow, nan or inf anywhere."""
+    expected = np.array([1.0, 1e-4, -2e-4])  # floor = 1e-3 * 1.0: the small elements are judged with it
+    attempts = {
+        "small elements zeroed": np.array([1.0, 0.0, 0.0]),
+        "a huge element to raise the scale": np.array([1e12, 0.0, 0.0]),
+        "nan where it is small": np.array([1.0, np.nan, -2e-4]),
+        "inf where it is small": np.array([1.0, 1e-4, np.inf]),
+        "everything nan": np.full(3, np.nan),
+    }
+    for what, actual in attempts.items():
+        with pytest.raises(AssertionError):
+            check.assert_close(actual, expected, name=what, tol=1e-7)
+    assert check.comparison_floor(expected) == pytest.approx(1e-3)
+    check.assert_close(np.array([1.0, 1e-4 + 1e-17, -2e-4]), expected, name="round-off only", tol=1e-10)

@@ -149,10 +149,6 @@ class Calls:
         self.phase = "visible"
         self.answer_errors: dict[str, str] = {}  # name -> first line of the error of the answer cell defining it
 
-    def broken(self) -> list[str]:
-        """The phases whose kernel can take no further call (the executor then restarts it)."""
-        return [phase for phase, k in self.kernels.items() if k.broken or not k.alive()]
-
     def reconnect(self, phase: str, connection_file: str, pid: int | None) -> None:
         """A restarted kernel for ``phase``."""
         self.kernels[phase].kc.stop_channels()
