@@ -353,7 +353,7 @@ def moodle_zip(subs: Path, path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         for student, (name, pid) in LMS_STUDENTS.items():
             zf.write(subs / student / CH / f"{CH}.ipynb", f"{name}_{pid}_assignsubmission_file_/{CH}.ipynb")
-        zf.writestr(f"Gus Gray_103_assignsubmission_onlinetext_/onlinetext.html", "<p>see my notebook</p>")
+        zf.writestr("Gus Gray_103_assignsubmission_onlinetext_/onlinetext.html", "<p>see my notebook</p>")
     return path
 
 
