@@ -4,8 +4,11 @@ Learners:
   dlcourse check NOTEBOOK           grade your notebook in a fresh kernel, as the instructor would
 
 Instructors:
-  dlcourse grade SUBMISSIONS --out OUT [--chapter ID] [--jobs N] [--timeout S]
-                                    grade a class: grades.csv and feedback/ in OUT
+  dlcourse grade SUBMISSIONS --out OUT [--chapter ID] [--jobs N | --cluster ADDRESS] [--force] [--timeout S]
+                                    grade a class: grades.csv and feedback/ in OUT; run it again to
+                                    grade only what is new or changed
+  dlcourse worker ADDRESS [--nworkers N]
+                                    a Dask worker for `dlcourse grade --cluster ADDRESS` on this machine
 
 Maintainers:
   dlcourse generate [CHAPTER ...]   student notebooks from the solutions (nbgrader generate_assignment)
@@ -47,21 +50,50 @@ def cmd_grade(args) -> int:
     from . import grading
 
     sandbox = not args.no_sandbox
-    if sandbox and not grading.sandbox_available():
+    if args.cluster and args.jobs is not None:
+        print("dlcourse grade: --jobs is for this machine; with --cluster, start more workers instead", file=sys.stderr)
+        return 2
+    if sandbox and not args.cluster and not grading.sandbox_available():  # a cluster's workers are checked there
         print("dlcourse grade: bwrap is not installed, so student code cannot be sandboxed.\n"
               "Install it (Debian/Ubuntu: apt-get install bubblewrap), or pass --no-sandbox if you trust "
               "every submission.", file=sys.stderr)
         return 2
     try:
         results, notes = grading.grade_class(
-            args.submissions, args.out, chapter=args.chapter, jobs=args.jobs, timeout=args.timeout,
-            memory_gb=args.memory, sandbox=sandbox)
-    except (ValueError, FileNotFoundError) as err:
+            args.submissions, args.out, chapter=args.chapter, jobs=args.jobs or 1, timeout=args.timeout,
+            memory_gb=args.memory, sandbox=sandbox, cluster=args.cluster, force=args.force)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:  # RuntimeError: ClusterError, a broken pool
         print(f"dlcourse grade: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"dlcourse grade: interrupted; the rows graded so far are in {args.out}/grades.csv. Run the same "
+              "command again to grade the rest.", file=sys.stderr)
+        return 130
     print(grading.summary(results, notes))
     print(f"wrote {args.out}/grades.csv and {args.out}/feedback/")
     return 0
+
+
+def cmd_worker(args) -> int:
+    """``dask worker ADDRESS --nthreads 1 --nworkers N``, each worker's kernels with cores // N threads."""
+    import os
+    from pathlib import Path
+
+    from . import grading
+
+    if not grading.sandbox_available():
+        print("dlcourse worker: bwrap is not installed, so this machine cannot grade sandboxed: install it "
+              "(Debian/Ubuntu: apt-get install bubblewrap)", file=sys.stderr)
+        return 2
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    nworkers = args.nworkers or cores
+    for var in grading.THREAD_VARS:  # as `--jobs N` does; a value you set is kept
+        os.environ.setdefault(var, str(max(1, cores // nworkers)))
+    dask = Path(sys.executable).with_name("dask")
+    target = ["--scheduler-file", args.address] if args.address.endswith(".json") else [args.address]
+    argv = [str(dask), "worker", *target, "--nthreads", "1", "--nworkers", str(nworkers), *args.dask_args]
+    print(" ".join(argv), flush=True)
+    os.execv(argv[0], argv)
 
 
 def cmd_check(args) -> int:
@@ -114,11 +146,22 @@ def main(argv=None) -> int:
     p.add_argument("submissions", help="folder laid out <student>/<chapter>/<chapter>.ipynb, or a .zip of one")
     p.add_argument("--out", required=True, help="folder for grades.csv and feedback/")
     p.add_argument("--chapter", help="grade only this chapter")
-    p.add_argument("--jobs", type=int, default=1, help="notebooks graded in parallel (default 1)")
+    p.add_argument("--jobs", type=int, help="notebooks graded in parallel on this machine (default 1)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="grade on a Dask cluster: its scheduler's address (tcp://HOST:8786) or scheduler file (.json)")
+    p.add_argument("--force", action="store_true",
+                   help="grade every submission again (by default a run into an existing --out grades only the "
+                        "submissions that are new, changed, or ended in error)")
     p.add_argument("--timeout", type=int, default=60, help="seconds per cell before it is interrupted (default 60)")
     p.add_argument("--memory", type=float, default=4.0, help="GB of memory per student kernel (default 4)")
     p.add_argument("--no-sandbox", action="store_true", help="run student code without bwrap (trusted code only)")
     p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("worker", help="start Dask workers for `dlcourse grade --cluster` on this machine")
+    p.add_argument("address", help="the scheduler's address (tcp://HOST:8786) or scheduler file (.json)")
+    p.add_argument("--nworkers", type=int, help="gradings at once on this machine (default: one per core)")
+    p.add_argument("dask_args", nargs=argparse.REMAINDER, help="more `dask worker` options (e.g. --memory-limit 8GB)")
+    p.set_defaults(func=cmd_worker)
 
     args = parser.parse_args(argv)
     return args.func(args)
