@@ -31,7 +31,8 @@ from classes import CH, OPTIONS, POINTS, TOTAL, answered, graded_with_jobs_2, nb
 from dlcourse import grading
 from dlcourse.grading import batch as grading_batch, cluster as grading_cluster
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the grading sandbox (bwrap) is Linux only")
+pytestmark = [pytest.mark.skipif(sys.platform != "linux", reason="the grading sandbox (bwrap) is Linux only"),
+              pytest.mark.xdist_group("dask-cluster")]  # one cluster, on one xdist worker (make test: --dist loadgroup)
 DASK = Path(sys.executable).with_name("dask")
 WAIT = 600  # seconds: a bound for waiting on grading, never a timed assertion
 
@@ -57,7 +58,7 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: xdist may run test_grading's tests between these
 def dask_cluster(tmp_path_factory):
     """A scheduler and two workers on 127.0.0.1 (random ports); yields (scheduler file, a Client)."""
     from distributed import Client
@@ -133,7 +134,7 @@ def journal_rows(out: Path) -> int:
     return path.read_text(encoding="utf-8").count("\n") if path.is_file() else 0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster_class(dask_cluster, tmp_path_factory):
     """The adversarial class graded on the cluster, through everything that can go wrong on the way."""
     client = dask_cluster["client"]
@@ -145,11 +146,13 @@ def cluster_class(dask_cluster, tmp_path_factory):
     try:
         # A worker that has started a kernel is grading: SIGKILL it then.
         before = worker_pids(client)
-        victim = wait_for(lambda: next((pid for pid in before.values() if kernels_of(pid)), None),
-                          "a worker to start a kernel")
+        victim = wait_for(lambda: next((pid for pid in before.values() if kernels_of(pid)), None)
+                          or first.poll() is not None, "a worker to start a kernel")
+        assert first.poll() is None, f"the client ended before a worker was killed: {first.communicate()[1][-3000:]}"
         os.kill(victim, signal.SIGKILL)
         # Then the client dies too, once it has written a few rows, before it rewrote grades.csv.
-        wait_for(lambda: journal_rows(out) >= 5, "5 rows in the journal")
+        wait_for(lambda: journal_rows(out) >= 5 or first.poll() is not None, "5 rows in the journal")
+        assert first.poll() is None, f"the client ended before it was killed: {first.communicate()[1][-3000:]}"
         first.send_signal(signal.SIGKILL)
         first.communicate()
     finally:
@@ -207,9 +210,10 @@ def test_rows_carry_the_notebook_s_sha256(cluster_class):
 
 
 def test_worker_kernels_get_their_share_of_the_cores(cluster_class):
-    """Two workers on one machine: each kernel gets half the cores (unless set in the environment)."""
-    cores = len(os.sched_getaffinity(0))
-    expected = [os.environ.get(v, str(max(1, cores // 2))) for v in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")]
+    """Two one-thread workers on one machine: each kernel gets half the cores, NumPy's and TensorFlow's
+    threads alike (Dask's nanny sets OMP_NUM_THREADS=1 in its workers: the kernels get their share)."""
+    share = str(max(1, len(os.sched_getaffinity(0)) // 2))
+    expected = [share, share]
     html = (cluster_class["out"] / "feedback" / "mallory" / CH / f"{CH}.html").read_text(encoding="utf-8")
     assert f"SANDBOX-PROBE threads={','.join(expected)}" in html
 
@@ -337,7 +341,7 @@ def test_grades_csv_is_replaced_atomically_and_the_journal_survives_a_torn_line(
 
 
 def test_worker_problems_say_what_to_do():
-    ok = {"code": "c", "package": "/x", "bwrap": True, "host": "h"}
+    ok = {"code": "c", "package": "/x", "bwrap": True}
     facts = {"tcp://a:1": ModuleNotFoundError("No module named 'dlcourse'"), "tcp://b:1": {**ok, "bwrap": False},
              "tcp://c:1": {**ok, "code": "other"}, "tcp://d:1": ok, "tcp://e:1": ok}
     problems = grading_cluster.worker_problems(facts, {"tcp://d:1": 1, "tcp://e:1": 4}, "c", sandbox=True)

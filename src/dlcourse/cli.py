@@ -7,8 +7,8 @@ Instructors:
   dlcourse grade SUBMISSIONS --out OUT [--chapter ID] [--jobs N | --cluster ADDRESS] [--force] [--timeout S]
                                     grade a class: grades.csv and feedback/ in OUT; run it again to
                                     grade only what is new or changed
-  dlcourse worker ADDRESS [--nworkers N]
-                                    a Dask worker for `dlcourse grade --cluster ADDRESS` on this machine
+  dlcourse worker ADDRESS [--nworkers N] [dask worker options]
+                                    Dask workers for `dlcourse grade --cluster ADDRESS` on this machine
 
 Maintainers:
   dlcourse generate [CHAPTER ...]   student notebooks from the solutions (nbgrader generate_assignment)
@@ -75,23 +75,21 @@ def cmd_grade(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    """``dask worker ADDRESS --nthreads 1 --nworkers N``, each worker's kernels with cores // N threads."""
+    """``dask worker ADDRESS --nthreads 1 --nworkers N``: N gradings at once on this machine."""
     import os
     from pathlib import Path
 
     from . import grading
+    from .grading import batch
 
     if not grading.sandbox_available():
         print("dlcourse worker: bwrap is not installed, so this machine cannot grade sandboxed: install it "
               "(Debian/Ubuntu: apt-get install bubblewrap)", file=sys.stderr)
         return 2
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    nworkers = args.nworkers or cores
-    for var in grading.THREAD_VARS:  # as `--jobs N` does; a value you set is kept
-        os.environ.setdefault(var, str(max(1, cores // nworkers)))
     dask = Path(sys.executable).with_name("dask")
     target = ["--scheduler-file", args.address] if args.address.endswith(".json") else [args.address]
-    argv = [str(dask), "worker", *target, "--nthreads", "1", "--nworkers", str(nworkers), *args.dask_args]
+    argv = [str(dask), "worker", *target, "--nthreads", "1", "--nworkers", str(args.nworkers or batch.cores()),
+            *args.dask_args]
     print(" ".join(argv), flush=True)
     os.execv(argv[0], argv)
 
@@ -160,10 +158,12 @@ def main(argv=None) -> int:
     p = sub.add_parser("worker", help="start Dask workers for `dlcourse grade --cluster` on this machine")
     p.add_argument("address", help="the scheduler's address (tcp://HOST:8786) or scheduler file (.json)")
     p.add_argument("--nworkers", type=int, help="gradings at once on this machine (default: one per core)")
-    p.add_argument("dask_args", nargs=argparse.REMAINDER, help="more `dask worker` options (e.g. --memory-limit 8GB)")
-    p.set_defaults(func=cmd_worker)
+    p.set_defaults(func=cmd_worker)  # any other option goes on to `dask worker` (e.g. --memory-limit 8GB, --tls-*)
 
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "worker":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.dask_args = extra
     return args.func(args)
 
 

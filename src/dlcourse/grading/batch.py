@@ -159,9 +159,13 @@ def _share_cores(jobs: int) -> None:
     Otherwise every kernel's OpenBLAS and TensorFlow start a thread per core, N times over, and the
     kernels spend the time switching. A value the instructor already set is kept.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     for var in THREAD_VARS:
-        os.environ.setdefault(var, str(max(1, cores // jobs)))
+        os.environ.setdefault(var, str(max(1, cores() // jobs)))
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 # ---------------------------------------------------------------------------- the local pool
@@ -174,7 +178,7 @@ class _InProcess(Executor):
         future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as err:  # noqa: BLE001 -- handed to the caller, as a pool would
+        except Exception as err:  # noqa: BLE001 -- handed to the caller, as a pool would; Ctrl-C goes on
             future.set_exception(err)
         return future
 
@@ -352,7 +356,8 @@ def run_tasks(pool, items, sources: dict, options: tuple, arrived, bar) -> None:
     todo = iter(items)
     more = True
     while more or pending:
-        while more and len(pending) < pool.window():
+        window = pool.window()  # once a round: on a cluster it asks the scheduler how many workers there are
+        while more and len(pending) < window:
             item = next(todo, None)
             if item is None:
                 more = False

@@ -20,17 +20,17 @@ Dask's TLS (``tls://`` addresses with certificates, README "Instructors").
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
 import socket
-from collections import Counter
 from pathlib import Path
 
 import dlcourse
 
-from ..sandbox import sandbox_available
-from .batch import _share_cores, grade_task
+from ..sandbox import THREAD_VARS, sandbox_available
+from .batch import cores, grade_task
 
 CONNECT_TIMEOUT = 10  # seconds to reach the scheduler
 WORKERS_TIMEOUT = 60  # seconds to wait for a first worker
@@ -51,9 +51,11 @@ class WorkerUnfit(RuntimeError):
     """Raised by a task on a worker that must not grade (no bwrap, other code): the batch stops."""
 
 
+@functools.cache
 def code_digest() -> str:
-    """sha256 of the dlcourse package's Python files: the client's and the workers' must be the same,
-    or the same notebook could get another grade on another worker."""
+    """sha256 of the dlcourse package's Python files, read once per process (about when it imported
+    them): the client's and the workers' must be the same, or the same notebook could get another
+    grade on another worker."""
     package = Path(dlcourse.__file__).parent
     h = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
@@ -63,8 +65,7 @@ def code_digest() -> str:
 
 def worker_facts() -> dict:
     """What the client checks of a worker (run there by ``client.run``)."""
-    return {"code": code_digest(), "package": str(Path(dlcourse.__file__).parent), "bwrap": sandbox_available(),
-            "host": socket.gethostname()}
+    return {"code": code_digest(), "package": str(Path(dlcourse.__file__).parent), "bwrap": sandbox_available()}
 
 
 def worker_problems(facts: dict, nthreads: dict, code: str, sandbox: bool) -> list[str]:
@@ -111,8 +112,8 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT):
 
 
 def check_workers(client, address: str, sandbox: bool, timeout: float = WORKERS_TIMEOUT) -> dict:
-    """Wait for a first worker, check every worker (ClusterError: the first problem, in one line),
-    then give each worker's kernels a share of its machine's cores. Returns the workers' facts."""
+    """Wait for a first worker, then check every worker (ClusterError: the first problem, in one line).
+    Returns the workers' facts."""
     try:
         client.wait_for_workers(1, timeout=timeout)
     except (TimeoutError, OSError) as err:
@@ -124,16 +125,24 @@ def check_workers(client, address: str, sandbox: bool, timeout: float = WORKERS_
     if problems:
         more = f" (and {len(problems) - 1} more worker(s) with problems)" if len(problems) > 1 else ""
         raise ClusterError(problems[0] + more)
-    # --jobs gives each of N kernels cores // N threads; here a machine's cores are shared by the
-    # worker processes on it. A value set on the worker (dlcourse worker, the user) is kept.
-    per_host = Counter(f["host"] for f in facts.values())
-    client.run(_share_cores_on_worker, {address: per_host[f["host"]] for address, f in facts.items()})
     return facts
 
 
-def _share_cores_on_worker(workers_on_host: dict, dask_worker=None) -> None:
-    """On a worker: its kernels get cores // (the worker processes on its machine) threads."""
-    _share_cores(workers_on_host[dask_worker.address])
+@functools.cache
+def share_cores_here() -> int:
+    """On a worker, once: its kernels get cores // (the Dask workers on its machine) threads, as
+    ``--jobs N`` gives N kernels. Set, not kept: Dask's nanny sets OMP_NUM_THREADS, MKL_NUM_THREADS and
+    OPENBLAS_NUM_THREADS to 1 in its workers (``distributed.nanny.pre-spawn-environ``), which is right
+    for Dask's own threads but would leave a kernel one BLAS thread on a machine of idle cores."""
+    from distributed import get_client, get_worker
+    from distributed.comm import get_address_host
+
+    host = get_address_host(get_worker().address)
+    workers = get_client().scheduler_info()["workers"]
+    here = sum(info["nthreads"] for address, info in workers.items() if get_address_host(address) == host)
+    share = max(1, cores() // max(1, here))
+    os.environ.update({var: str(share) for var in THREAD_VARS})
+    return share
 
 
 def grade_on_worker(student, source, data, timeout, memory_gb, sandbox, code):
@@ -146,9 +155,7 @@ def grade_on_worker(student, source, data, timeout, memory_gb, sandbox, code):
     if code != code_digest():
         raise WorkerUnfit(f"worker {socket.gethostname()} has other grading code than the client: install the same "
                           "version of the course on every worker")
-    from distributed import get_worker
-
-    _share_cores(get_worker().state.nthreads)  # kept when check_workers or the user already set it
+    share_cores_here()
     return grade_task(student, source, data, timeout, memory_gb, sandbox)
 
 
