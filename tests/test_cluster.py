@@ -293,6 +293,19 @@ def test_force_grades_everything_again(tmp_path):
     assert len(grading.grade_class(subs, out, jobs=1, force=True, progress=False)[0]) == 2
 
 
+def test_resume_notes_a_chapter_whose_tests_changed(tmp_path):
+    """Resume compares notebooks, not tests: kept rows graded with another instructor source are named."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    (subs / "amy" / CH).mkdir(parents=True)  # missing: no kernel needed
+    grading.grade_class(subs, out, jobs=1, progress=False)
+    _, notes = grading.grade_class(subs, out, jobs=1, progress=False)
+    assert not [n for n in notes if "changed since" in n]
+    recorded = out / ".dlcourse" / "sources.json"
+    recorded.write_text(recorded.read_text().replace('"' + CH + '": "', '"' + CH + '": "0'))  # an older source
+    _, notes = grading.grade_class(subs, out, jobs=1, progress=False)
+    assert [n for n in notes if n.startswith(f"{CH}: the instructor's notebook") and "--force" in n]
+
+
 # ---------------------------------------------------------------------------- units (no grading run)
 
 
