@@ -51,10 +51,9 @@ lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(ARGS)
 
 # Unit tests and notebook checks run on $(JOBS) workers; nbval keeps each notebook's cells on one
-# worker (--dist loadfile), since they share one kernel; the tests of one Dask cluster
-# (tests/test_cluster.py, xdist_group) run on one worker too (--dist loadgroup).
+# worker (--dist loadfile), since they share one kernel.
 test: install-test
-	$(PY) -m pytest -n $(JOBS) --dist loadgroup tests
+	$(PY) -m pytest -n $(JOBS) tests
 	$(PY) -m pytest -n $(JOBS) --dist loadfile --nbval solutions \
 	    --nbval-sanitize-with autograde/nbval_sanitize.cfg -p no:cacheprovider
 

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import psutil
 import pytest
-from classes import CH, OPTIONS, POINTS, TOTAL, answered, graded_with_jobs_2, nb_path, student_nb, write_adversarial_class, write_nb
+from classes import (CH, OPTIONS, POINTS, TOTAL, answered, graded_with_jobs_2, nb_path, once, student_nb,
+                     write_adversarial_class, write_nb)
 
 from dlcourse import grading
 from dlcourse.grading import batch as grading_batch, cluster as grading_cluster
 
-pytestmark = [pytest.mark.skipif(sys.platform != "linux", reason="the grading sandbox (bwrap) is Linux only"),
-              pytest.mark.xdist_group("dask-cluster")]  # one cluster, on one xdist worker (make test: --dist loadgroup)
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the grading sandbox (bwrap) is Linux only")
 DASK = Path(sys.executable).with_name("dask")
 WAIT = 600  # seconds: a bound for waiting on grading, never a timed assertion
 
@@ -58,7 +58,7 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-@pytest.fixture(scope="session")  # not module: xdist may run test_grading's tests between these
+@pytest.fixture(scope="session")  # under xdist, one per worker that runs a test needing it
 def dask_cluster(tmp_path_factory):
     """A scheduler and two workers on 127.0.0.1 (random ports); yields (scheduler file, a Client)."""
     from distributed import Client
@@ -135,10 +135,14 @@ def journal_rows(out: Path) -> int:
 
 
 @pytest.fixture(scope="session")
-def cluster_class(dask_cluster, tmp_path_factory):
+def cluster_class(dask_cluster, tmp_path_factory, worker_id):
+    """The class graded on the cluster once per session (under xdist, on the first worker that asks)."""
+    return once(tmp_path_factory, worker_id, "cluster-class", lambda folder: grade_on_cluster(dask_cluster, folder))
+
+
+def grade_on_cluster(dask_cluster, folder: Path) -> dict:
     """The adversarial class graded on the cluster, through everything that can go wrong on the way."""
     client = dask_cluster["client"]
-    folder = tmp_path_factory.mktemp("cluster-class")
     subs, out = folder / "submissions", folder / "out"
     students = write_adversarial_class(subs)
     first = subprocess.Popen(grade_cmd(subs, out, dask_cluster["file"]), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -218,8 +222,10 @@ def test_worker_kernels_get_their_share_of_the_cores(cluster_class):
     assert f"SANDBOX-PROBE threads={','.join(expected)}" in html
 
 
-def test_a_second_run_grades_nothing_and_a_changed_submission_again(cluster_class, dask_cluster):
-    subs, out = cluster_class["subs"], cluster_class["out"]
+def test_a_second_run_grades_nothing_and_a_changed_submission_again(cluster_class, dask_cluster, tmp_path):
+    subs, out = tmp_path / "submissions", tmp_path / "out"  # a copy: other tests read the class's folders
+    shutil.copytree(cluster_class["subs"], subs)  # copies keep mtimes: the same José is graded
+    shutil.copytree(cluster_class["out"], out)
     errors = [r["student"] for r in cluster_class["rows"] if r["status"] == "error"]
     csv_before = (out / "grades.csv").read_bytes()
     again = grade(subs, out, dask_cluster["file"])
