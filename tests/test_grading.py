@@ -1,261 +1,33 @@
-"""Grading a class: every kind of bad submission, graded together in one batch.
+"""Grading a class: every kind of bad submission (tests/classes.py), graded together in one batch.
 
-Submissions are built from chapter 0's student notebook, with answer cells filled from the
-solution (right), left as stubs, or replaced by hostile code. Expected scores come from the
-chapter's test-cell points, never from a previous run.
+Expected scores come from the chapter's test-cell points, never from a previous run.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import re
 import subprocess
 import sys
-import unicodedata
 import uuid
 import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbgrader.preprocessors import ClearHiddenTests
+from classes import (CH, CHEATS, HIDDEN_BEGIN, OPTIONS, POINTS, ROOT, TEST_POINTS, TOTAL, answered, course_snapshot,
+                     graded_with_jobs_2, snapshot, student_nb)
 
 from dlcourse import grading, notebooks
 from dlcourse.grading import batch as grading_batch, intake as grading_intake, submission as grading_submission
 
-ROOT = notebooks.course_root()
-CH = "ch00_start"
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the grading sandbox (bwrap) is Linux only")
-
-SOLUTION = nbformat.read(notebooks.solution_path(CH, ROOT), as_version=4)
-ANSWERS = {c.metadata.nbgrader["grade_id"]: c.source for c in SOLUTION.cells if notebooks.is_answer_cell(c)}
-STUDENT_ANSWERS = {c.metadata.nbgrader["grade_id"]: c.source
-                   for c in nbformat.read(notebooks.student_path(CH, ROOT), as_version=4).cells if notebooks.is_answer_cell(c)}
-TEST_POINTS = {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["points"]
-               for c in SOLUTION.cells if notebooks.is_test_cell(c)}
-POINTS = grading.chapter_exercises(CH, ROOT)  # {"rel_error": 3, "numerical_gradient": 3}
-TOTAL = sum(POINTS.values())
-HIDDEN_BEGIN = ClearHiddenTests(config=notebooks.nbgrader_config(ROOT)).begin_test_delimeter
-PROBE_TAG = uuid.uuid4().hex[:8]  # names of files the hostile notebook tries to create on the host
-
-
-def student_nb():
-    return nbformat.read(notebooks.student_path(CH, ROOT), as_version=4)
-
-
-def answered(nb, **override):
-    """Fill every answer cell from the solution, or with ``override[grade_id]``."""
-    for cell in nb.cells:
-        if notebooks.is_answer_cell(cell):
-            gid = cell.metadata.nbgrader["grade_id"]
-            cell.source = override.get(gid, ANSWERS[gid])
-    return nb
-
-
-def tampered():
-    """Stub answers, but every test cell edited to pass and one deleted outright."""
-    nb = student_nb()
-    tests = [c for c in nb.cells if notebooks.is_test_cell(c)]
-    for c in tests:
-        c.source = "assert True"
-    nb.cells.remove(tests[-1])
-    return nb
-
-
-HOSTILE = r'''
-import os
-needle = b"default_rng(" + b"1234)"  # a line of rel_error's hidden tests, split so this cell does not contain it
-found, wrote = [], []
-targets = ["../../source", "../../../source/ch00_start/ch00_start.ipynb", "../../../gradebook.db",
-           "{root}/solutions/ch00_start/ch00_start.ipynb", "{root}/autograde/nbgrader_config.py", "{subs}"]
-found += [t for t in targets if os.path.exists(t)]
-for dirpath, dirs, files in os.walk("/"):
-    if dirpath.startswith(("/proc", "/sys", "/dev", "/usr")) or os.path.abspath(dirpath) == os.getcwd():
-        dirs[:] = []
-        continue
-    for f in files:
-        if f.endswith((".ipynb", ".db", ".json")):
-            try:
-                with open(os.path.join(dirpath, f), "rb") as fh:
-                    if needle in fh.read():
-                        found.append(os.path.join(dirpath, f))
-            except OSError:
-                pass
-for target in ["{root}/pwned-{tag}", "{subs}/pwned-{tag}", "/work/pwned-{tag}", "/pwned-{tag}"]:
-    try:
-        with open(target, "w") as fh:
-            fh.write("x")
-        wrote.append(target)
-    except OSError:
-        pass
-print("SANDBOX-PROBE found=%s" % sorted(set(found)))
-print("SANDBOX-PROBE wrote=%s" % wrote)
-print("SANDBOX-PROBE threads=%s" % ",".join(os.environ.get(v, "-") for v in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")))
-'''
-
-
-# Cheats, each tried as a student would, in an answer cell (the student controls their kernel). Each must earn
-# exactly what its honest part solves: the tests run in the grader's kernel, not in the student's.
-TRANSFORMER = "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])  # every later cell: pass\n"
-AST_PASS = """
-import ast
-class _Pass(ast.NodeTransformer):
-    def visit_Module(self, node):
-        return ast.Module(body=[ast.Pass()], type_ignores=[])
-get_ipython().ast_transformers.append(_Pass())
-"""
-MONKEYPATCH = """
-import builtins, numpy as np
-from dlcourse import check
-check.assert_close = lambda *args, **kwargs: None
-np.isclose = lambda *args, **kwargs: True
-np.array_equal = lambda *args, **kwargs: True
-np.allclose = lambda *args, **kwargs: True
-builtins.isinstance = lambda *args: True
-def rel_error(a, b):
-    return 0.0
-"""
-SUBCLASS = """
-import numpy as np
-class Agreeable(np.ndarray):
-    # every comparison true, every difference zero
-    def __eq__(self, other): return True
-    def __sub__(self, other): return np.zeros(np.shape(self)).view(Agreeable)
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        return np.zeros(np.broadcast_shapes(*(np.shape(i) for i in inputs))).view(Agreeable)
-def numerical_gradient(f, x, h=1e-5):
-    return np.zeros(np.shape(x)).view(Agreeable)
-"""
-SNOOP = """
-import builtins, numpy as np
-get_ipython().events.register("pre_run_cell", lambda info: print("PRE" + "RUN", info.raw_cell))
-builtins._hidden_seen = []
-_solution_rel_error = rel_error
-def rel_error(a, b):
-    if np.ndim(a) >= 2 and np.shape(a) != (2, 3):  # only the hidden tests use these shapes
-        builtins._hidden_seen.append(np.asarray(a).tolist())
-        print("LEAK" + "-PRINT", np.asarray(a).ravel()[:3])  # markers made at run time: the code is shown
-        if np.ndim(a) == 3 and np.shape(a)[0] == 2:
-            raise ValueError("LEAK" + "-RAISE " + repr(np.asarray(a).ravel()[:3]))
-    return _solution_rel_error(a, b)
-"""
-SNOOP_LATER = """
-import builtins
-_solution_numerical_gradient = numerical_gradient
-def numerical_gradient(f, x, h=1e-5):
-    if getattr(builtins, "_hidden_seen", None):  # a later exercise prints what an earlier hidden test sent
-        print("SNOOP" + "-HIDDEN", builtins._hidden_seen)
-    return _solution_numerical_gradient(f, x, h)
-"""
-KERAS_INSIDE = """
-def rel_error(a, b):
-    tf = reference.tf()
-    a, b = tf.constant(a, tf.float64), tf.constant(b, tf.float64)
-    return float(tf.reduce_max(tf.abs(a - b) / tf.maximum(1e-8, tf.abs(a) + tf.abs(b))))
-"""
-EXIT = "def rel_error(a, b):\n    import os\n    os._exit(1)\n"
-SPAWN = "\nimport subprocess\nsubprocess.Popen(['sleep', '613.25'], start_new_session=True)\n"
-JUNK = """
-_solution_rel_error = rel_error
-def rel_error(a, b):
-    print("\\x00\\xff\\x1b[2J junk " * 50_000)  # 1 MB of binary junk on every call
-    return _solution_rel_error(a, b)
-"""
-ALWAYS_EQUAL = """
-class AlwaysEqual:
-    def __eq__(self, other): return True
-    __array_priority__ = 1000
-def numerical_gradient(f, x, h=1e-5):
-    return AlwaysEqual()
-"""
-MUTATE = """
-import numpy as np
-def numerical_gradient(f, x, h=1e-5):
-    x[...] = 0.0  # zero the input, so that a reference computed from it afterwards is zero too
-    return np.zeros(np.shape(x))
-"""
-CHEATS = ("trent", "astrid", "mona", "sybil", "eve", "kira", "ken", "oscar", "pam", "jack", "zed", "fay")
-
-
-def forged():
-    """Stub answers; a forged test cell worth 50 points and a rewritten given cell."""
-    nb = student_nb()
-    meta = {"grade": True, "grade_id": "test_forged", "locked": True, "points": 50, "schema_version": 3,
-            "solution": False, "task": False}
-    nb.cells.append(nbformat.v4.new_code_cell("print('all good')", metadata={"nbgrader": meta}))
-    for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == "given_reference":
-            cell.source = "import builtins\nbuiltins.print = None\nassert False\n"
-    return nb
-
-
-def write_nb(path: Path, nb) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory):
-    subs = tmp_path_factory.mktemp("submissions")
-    out = tmp_path_factory.mktemp("out")
-    nb_path = lambda student: subs / student / CH / f"{CH}.ipynb"  # noqa: E731
-
-    write_nb(nb_path("alice"), answered(student_nb()))
-    write_nb(nb_path("bob"), student_nb())
-    forward_difference = ANSWERS["numerical_gradient"].replace("(f_plus - f_minus) / (2 * h)", "(f_plus - f(x)) / h")
-    assert forward_difference != ANSWERS["numerical_gradient"]
-    write_nb(nb_path("carol"), answered(student_nb(), numerical_gradient=forward_difference))
-    write_nb(nb_path("dave"), tampered())
-    write_nb(nb_path("erin"), answered(student_nb(), numerical_gradient="while True:\n    pass\n"))
-    hog = "import numpy as np\nblocks = [np.ones(2**27) for _ in range(240)]  # 240 GiB, touched\n"
-    write_nb(nb_path("frank"), answered(student_nb(), numerical_gradient=hog))
-    (subs / "gina" / CH).mkdir(parents=True)
-    nb_path("gina").write_text("this is not JSON {")
-    (subs / "hank" / CH).mkdir(parents=True)
-    nb_path("hank").write_text('{"a": 1}')
-    (subs / "ivan" / CH).mkdir(parents=True)  # a chapter folder without the notebook
-    noisy = ("import sys, warnings\n" + ANSWERS["rel_error"].replace(
-        "    ### BEGIN SOLUTION", "    print('noise', file=sys.stderr); warnings.warn('careful')\n    ### BEGIN SOLUTION"))
-    write_nb(nb_path("judy"), answered(student_nb(), rel_error=noisy))
-    hostile = HOSTILE.format(root=ROOT, subs=subs, tag=PROBE_TAG) + ANSWERS["rel_error"]
-    write_nb(nb_path("mallory"), answered(student_nb(), rel_error=hostile))
-    write_nb(nb_path(unicodedata.normalize("NFC", "José")), answered(student_nb()))
-    nfd = unicodedata.normalize("NFD", "José")  # the same name, decomposed (as macOS writes it): an older upload
-    write_nb(nb_path(nfd), student_nb())
-    os.utime(subs / nfd, (1_000_000_000, 1_000_000_000))
-    write_nb(nb_path("李雷"), answered(student_nb()))
-    (subs / "zoe").mkdir()  # submitted in the wrong layout: a notebook straight in her folder
-    write_nb(subs / "zoe" / f"{CH}.ipynb", answered(student_nb()))
-    huge = 'print("x" * 100_000_000)\n' + ANSWERS["rel_error"]
-    write_nb(nb_path("olga"), answered(student_nb(), rel_error=huge))
-    stub_ng = STUDENT_ANSWERS["numerical_gradient"]
-    rel, ng = ANSWERS["rel_error"], ANSWERS["numerical_gradient"]
-    cheats = {"trent": (rel + TRANSFORMER, stub_ng), "astrid": (rel + AST_PASS, stub_ng), "mona": (MONKEYPATCH, ng),
-              "sybil": (rel, SUBCLASS), "eve": (rel + SNOOP, ng + SNOOP_LATER), "kira": (KERAS_INSIDE, stub_ng),
-              "ken": (rel, "import tensorflow as tf\n" + ng), "oscar": (EXIT, ng), "pam": (rel + SPAWN, ng),
-              "jack": (rel + JUNK, ALWAYS_EQUAL), "zed": (rel, MUTATE)}
-    for student, (rel_answer, ng_answer) in cheats.items():
-        write_nb(nb_path(student), answered(student_nb(), rel_error=rel_answer, numerical_gradient=ng_answer))
-    write_nb(nb_path("fay"), forged())
-
-    before = snapshot(subs)
-    course_before = course_snapshot()
-    results, warnings = grading.grade_class(subs, out, jobs=2, timeout=20, memory_gb=3, progress=False)
-    return {"subs": subs, "out": out, "results": {r.student: r for r in results}, "warnings": warnings,
-            "before": before, "course_before": course_before}
-
-
-def snapshot(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def course_snapshot() -> dict:
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
-    tracked = {f: hashlib.sha256((ROOT / f).read_bytes()).hexdigest() for f in files if (ROOT / f).is_file()}
-    return {"tracked": tracked, "top": sorted(p.name for p in ROOT.iterdir())}
+def batch(tmp_path_factory, worker_id):
+    return graded_with_jobs_2(tmp_path_factory, worker_id)
 
 
 def row(batch, student):
@@ -350,8 +122,9 @@ def test_sandbox_hides_the_course_and_blocks_writes(batch):
     # Inside the sandbox only its own folder and a private, throwaway /tmp are writable (a course
     # checked out under /tmp shows up there, in the sandbox's copy). Everything else must fail.
     assert all(w.startswith("/tmp/") for w in wrote), f"student code could write outside its folder: {wrote}"
-    for target in [ROOT / f"pwned-{PROBE_TAG}", batch["subs"] / f"pwned-{PROBE_TAG}",
-                   Path("/work") / f"pwned-{PROBE_TAG}", Path("/") / f"pwned-{PROBE_TAG}"]:
+    tag = batch["tag"]
+    for target in [ROOT / f"pwned-{tag}", batch["subs"] / f"pwned-{tag}", Path("/work") / f"pwned-{tag}",
+                   Path("/") / f"pwned-{tag}"]:
         assert not target.exists(), f"student code wrote {target}"
 
 
@@ -398,7 +171,7 @@ def test_jobs_1_and_2_give_the_same_grades_and_zip_input(batch, tmp_path):
         for student in ("alice", "carol", "bob"):
             src = batch["subs"] / student / CH / f"{CH}.ipynb"
             zf.write(src, f"export/{student}/{CH}/{CH}.ipynb")  # wrapped in one top folder, as LMS exports are
-    serial, _ = grading.grade_class(zpath, tmp_path / "o1", jobs=1, timeout=20, progress=False)
+    serial, _ = grading.grade_class(zpath, tmp_path / "o1", jobs=1, **OPTIONS, progress=False)
     key = lambda rs: [(r.student, r.chapter, r.status, r.score, r.exercises) for r in rs]  # noqa: E731
     assert key(serial) == key(sorted((batch["results"][s] for s in ("alice", "bob", "carol")),
                                      key=lambda r: r.student))

@@ -4,10 +4,13 @@ Learners:
   dlcourse check NOTEBOOK           grade your notebook as the instructor would (fresh kernels)
 
 Instructors:
-  dlcourse grade SUBMISSIONS --out OUT [--chapter ID] [--jobs N] [--timeout S] [--roster CSV]
+  dlcourse grade SUBMISSIONS --out OUT [--chapter ID] [--jobs N | --cluster ADDRESS] [--force] [--roster CSV]
                                     grade a class (our layout, or a Moodle or Canvas export): grades.csv,
                                     feedback/ and the report in OUT; on a course's submitted/ folder
-                                    (nbgrader collect), also its gradebook and feedback/
+                                    (nbgrader collect), also its gradebook and feedback/. Run it again to
+                                    grade only what is new, changed or ended in error
+  dlcourse worker ADDRESS [--nworkers N] [dask worker options]
+                                    Dask workers for `dlcourse grade --cluster ADDRESS` on this machine
   dlcourse report OUT [--roster CSV] [--similarity-threshold X]
                                     OUT/report/index.html: statistics, similar pairs, gradebook exports
   dlcourse classroom [--dir DIR]    a JupyterHub on 127.0.0.1 with nbgrader's exchange (`make classroom`)
@@ -83,10 +86,14 @@ def cmd_grade(args) -> int:
         root = collected or _course(args)
         results, notes = grading.grade_class(
             args.submissions, args.out, chapter=args.chapter, jobs=args.jobs, timeout=args.timeout,
-            memory_gb=args.memory, sandbox=sandbox, root=root)
-    except (ValueError, FileNotFoundError) as err:
+            memory_gb=args.memory, sandbox=sandbox, root=root, cluster=args.cluster, force=args.force)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:  # RuntimeError: ClusterError, a broken pool
         print(f"dlcourse grade: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"dlcourse grade: interrupted; the rows graded so far are in {args.out}/grades.csv. Run the same "
+              "command again to grade the rest.", file=sys.stderr)
+        return 130
     if collected:
         notes += gradebook.record_collected(collected, results, Path(args.out) / "feedback")
     print(grading.summary(results, notes))
@@ -111,6 +118,23 @@ def cmd_report(args) -> int:
     print(f"wrote {index} (open it in a browser), and beside it similarity.csv, canvas.csv, moodle.csv, "
           "grades_wide.csv")
     return 0
+
+
+def cmd_worker(args) -> int:
+    """``dask worker ADDRESS --nthreads 1 --nworkers N``: N gradings at once on this machine."""
+    from . import grading
+    from .grading import batch
+
+    if not grading.sandbox_available():
+        print("dlcourse worker: bwrap is not installed, so this machine cannot grade sandboxed: install it "
+              "(Debian/Ubuntu: apt-get install bubblewrap)", file=sys.stderr)
+        return 2
+    dask = Path(sys.executable).with_name("dask")
+    target = ["--scheduler-file", args.address] if args.address.endswith(".json") else [args.address]
+    argv = [str(dask), "worker", *target, "--nthreads", "1", "--nworkers", str(args.nworkers or batch.cores()),
+            *args.dask_args]
+    print(" ".join(argv), flush=True)
+    os.execv(argv[0], argv)
 
 
 def cmd_check(args) -> int:
@@ -196,12 +220,20 @@ def main(argv=None) -> int:
                                    "(the student id is taken from the folder or file name):\n" + intake.LAYOUTS +
                                    "\n\nA Moodle or Canvas export is one assignment, so one chapter: the one given by "
                                    "--chapter, else the one its notebooks name (a chapter id in the file name) or "
-                                   "carry (the chapter's nbgrader cells). Grading into an existing --out merges: "
-                                   "the rows of this batch replace theirs in grades.csv, all others are kept.")
+                                   "carry (the chapter's nbgrader cells).\n\nGrading into an existing --out resumes and merges: only "
+                                   "submissions that are new, changed (by content hash) or ended in error are "
+                                   "graded, their rows replace theirs in grades.csv, all others are kept; --force "
+                                   "grades everything again.")
     p.add_argument("submissions", help="a folder or a .zip: ours, a Moodle export or a Canvas export")
     p.add_argument("--out", required=True, help="folder for grades.csv, feedback/ and report/")
     p.add_argument("--chapter", help="grade only this chapter (the chapter of a Moodle or Canvas export)")
-    p.add_argument("--jobs", type=int, default=1, help="notebooks graded in parallel (default 1)")
+    p.add_argument("--jobs", type=int, default=1, help="notebooks graded in parallel on this machine (default 1)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="grade on a Dask cluster: its scheduler's address (tcp://HOST:8786, tls://...) or scheduler "
+                        "file (.json); start workers with `dlcourse worker ADDRESS`")
+    p.add_argument("--force", action="store_true",
+                   help="grade every submission again (by default a run into an existing --out grades only the "
+                        "submissions that are new, changed, or ended in error)")
     p.add_argument("--timeout", type=int, default=60, help="seconds per cell before it is interrupted (default 60)")
     p.add_argument("--memory", type=float, default=4.0, help="GB of memory per student kernel (default 4)")
     p.add_argument("--no-sandbox", action="store_true", help="run student code without bwrap (trusted code only)")
@@ -222,7 +254,15 @@ def main(argv=None) -> int:
     classroom.add_arguments(p)
     p.set_defaults(func=cmd_classroom)
 
-    args = parser.parse_args(argv)
+    p = sub.add_parser("worker", help="start Dask workers for `dlcourse grade --cluster` on this machine")
+    p.add_argument("address", help="the scheduler's address (tcp://HOST:8786) or scheduler file (.json)")
+    p.add_argument("--nworkers", type=int, help="gradings at once on this machine (default: one per core)")
+    p.set_defaults(func=cmd_worker)  # any other option goes on to `dask worker` (e.g. --memory-limit 8GB, --tls-*)
+
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "worker":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.dask_args = extra
     return args.func(args)
 
 

@@ -57,6 +57,22 @@ def _sandbox_argv(workdir: str, runtime_dir: str) -> list[str]:
     return argv
 
 
+def _die_with_parent() -> None:
+    """Be killed when the grading process that started us dies, even by SIGKILL (a Dask worker killed
+    mid-task, a client killed): Linux's PR_SET_PDEATHSIG outlives the exec of bwrap, and bwrap's
+    --die-with-parent takes the kernel down with it. Without it, the kernel ran on, orphaned."""
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux's libc: nothing to do
+        return
+    if os.getppid() != parent:  # the parent died before prctl: no signal will come
+        os._exit(1)
+
+
 def launch_sandboxed_kernel(connection_file: str, memory_bytes: int, cpu_seconds: int, kernel_args=()) -> None:
     """Kernel launcher (the kernelspec's argv): set limits, then exec bwrap running ipykernel.
 
@@ -82,6 +98,7 @@ def launch_sandboxed_kernel(connection_file: str, memory_bytes: int, cpu_seconds
     with open(os.devnull, "wb") as devnull:  # the kernel's console chatter; its real output goes over ZeroMQ
         os.dup2(devnull.fileno(), 1)
         os.dup2(devnull.fileno(), 2)
+    _die_with_parent()
     os.execvp(argv[0], argv)
 
 

@@ -2,7 +2,10 @@
 
 One module a concern:
 - ``intake``: a class's notebooks found in a folder or a zip: our layout, Moodle's or Canvas's export;
-- ``batch``: a class graded in a pool of processes, merged into grades.csv, and the summary;
+- ``batch``: a class graded, each submission a task in a local pool of processes or on a Dask cluster
+  (``cluster``), and the summary;
+- ``grades``: the output folder's records: grades.csv (merged into an existing one), the journal of a
+  run, and resume's rule;
 - ``submission``: one student's notebook of one chapter, graded by nbgrader in a throwaway course;
 - ``kernels``: nbgrader's execute step done in two kinds of kernel, the student's (sandboxed) and the
   grader's (trusted);
@@ -23,8 +26,8 @@ import importlib
 _API = {
     "THREAD_VARS": "..sandbox", "sandbox_available": "..sandbox",
     "LAYOUTS": ".intake", "NoNotebooks": ".intake", "find_submissions": ".intake",
-    "grade_class": ".batch", "merge_rows": ".batch", "read_grades_csv": ".batch", "summary": ".batch",
-    "write_grades_csv": ".batch",
+    "grade_class": ".batch", "summary": ".batch",
+    "merge_rows": ".grades", "read_grades_csv": ".grades", "write_grades_csv": ".grades",
     "DEFAULT_MEMORY_GB": ".submission", "DEFAULT_TIMEOUT": ".submission", "STATUSES": ".submission",
     "ChapterSource": ".submission", "Result": ".submission", "chapter_exercises": ".submission",
     "exercise_of": ".submission", "grade_one": ".submission", "prepare_chapter": ".submission",

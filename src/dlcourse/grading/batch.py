@@ -1,41 +1,87 @@
 """A class: its notebooks found (``intake``), graded in parallel, merged into grades.csv.
 
-Every submission is graded alone by ``submission.grade_one``, in a worker process of a pool, its
-feedback written to a staging folder; only this module writes to the output folder:
+Every submission is one task, ``grade_task``: its bytes and its chapter's ``ChapterSource`` go in, its
+``Result`` and feedback HTML come out. A task runs in a local pool (``--jobs N``: ``LocalPool``) or on a
+Dask cluster (``--cluster``: ``cluster.ClusterPool``); both are a ``concurrent.futures`` executor driven
+by the one loop here, ``run_tasks``, which keeps a bounded number of tasks in flight (a notebook's bytes
+are read when its task is submitted, so 50,000 submissions never sit in memory) and writes each result
+as it arrives. Only this module writes to the output folder, and only in the client process:
 
-- ``grades.csv``: a row per student and chapter (``result_row``); grading into an existing ``--out``
-  merges by ``merge_rows`` (rows of this batch replace theirs, all others are kept), written atomically;
-- ``feedback/<student>/<chapter>/<chapter>.html``: replaced for exactly the submissions of this batch;
-- ``answers/<student>/<chapter>.py``: the answer cells' code without the stubs, and its tokens beside it, which the
-  report compares for similarity.
+- ``grades.csv`` and the run's journal (``grades``); a run into an existing ``--out`` grades only what is
+  new, changed or ended in error (``grades.needs_grading``), ``force=True`` everything;
+- ``feedback/<student>/<chapter>/<chapter>.html``: replaced for exactly the submissions graded now;
+- ``answers/<student>/<chapter>.py``: the answer cells' code without the stubs, and its tokens beside it,
+  which the report compares for similarity.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
+import atexit
 import os
 import shutil
 import tempfile
+import threading
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import nbformat
+
 from .. import notebooks
-from . import kernels
 from ..sandbox import THREAD_VARS
-from . import intake, similarity
-from .submission import (DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, STATUSES, ChapterSource, _fmt, chapter_exercises, grade_one,
-                         prepare_chapter)
+from . import grades, intake, kernels, similarity
+from .grades import Item
+from .submission import (DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, STATUSES, ChapterSource, Result, chapter_exercises,
+                         grade_one, prepare_chapter)
+
+# ---------------------------------------------------------------------------- one task: the same in a local process and on a Dask worker
+
+_prepared: dict[str, tuple[Path, dict]] = {}  # ChapterSource.digest() -> (its nbgrader template, its exercises)
+_prepared_lock = threading.Lock()
 
 
-def _grade_job(args):
-    student, source, path, staging, timeout, memory_gb, sandbox, template, exercises = args
-    feedback = Path(staging) / student / source.chapter if staging else None
-    return grade_one(student, source, path, feedback, timeout=timeout, memory_gb=memory_gb,
-                     sandbox=sandbox, template=template, exercises=exercises, warm=True)
+def _prepare(source: ChapterSource) -> tuple[Path, dict]:
+    """The chapter's nbgrader template (``prepare_chapter``) and exercises, made the first time this
+    process grades the chapter."""
+    digest = source.digest()
+    with _prepared_lock:
+        if digest not in _prepared:
+            folder = Path(tempfile.mkdtemp(prefix="dlg-template-"))
+            atexit.register(shutil.rmtree, folder, True)
+            _prepared[digest] = prepare_chapter(source, folder / "course"), source.exercises()
+        return _prepared[digest]
+
+
+def grade_task(student: str, source: ChapterSource, data: bytes | None, timeout: int, memory_gb: float,
+               sandbox: bool) -> tuple[Result, bytes | None]:
+    """Grade one submission (its bytes; None when missing) -> (its Result, its feedback HTML or None).
+
+    Needs no course folder and writes only to temporary folders: the caller writes the output folder.
+    The kernels of the next submission start while this one is graded (``kernels.KernelPool``).
+    """
+    template, exercises = _prepare(source)
+    with tempfile.TemporaryDirectory(prefix="dlg-feedback-") as tmp:
+        result = grade_one(student, source, data, Path(tmp), timeout=timeout, memory_gb=memory_gb,
+                           sandbox=sandbox, template=template, exercises=exercises, warm=True)
+        html = Path(tmp) / f"{source.chapter}.html"
+        return result, (html.read_bytes() if html.is_file() else None)
+
+
+def shippable(source: ChapterSource) -> ChapterSource:
+    """``source`` with the instructor notebook's outputs cleared: what a task carries (a chapter's 100 kB,
+    not its 750). Grading never uses them: nbgrader's generate_assignment clears outputs first."""
+    nb = source.notebook
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    files = {**source.files, f"{source.chapter}.ipynb": nbformat.writes(nb).encode("utf-8")}
+    return ChapterSource(source.chapter, files, source.config_text)
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _share_cores(jobs: int) -> None:
@@ -44,37 +90,110 @@ def _share_cores(jobs: int) -> None:
     Otherwise every kernel's OpenBLAS and TensorFlow start a thread per core, N times over, and the
     kernels spend the time switching. A value the instructor already set is kept.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     for var in THREAD_VARS:
-        os.environ.setdefault(var, str(max(1, cores // jobs)))
+        os.environ.setdefault(var, str(max(1, cores() // jobs)))
 
 
-def _sha256(path: Path | None) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else ""
+# ---------------------------------------------------------------------------- the local pool
 
 
-def _replace_outputs(result, path: Path | None, out: Path, staging: Path, answer_ids: list[str],
-                     stubs: dict[str, str]) -> None:
-    """Put one graded submission's files in ``out``: its feedback and its answer code replace
-    whatever an earlier run left for that student and chapter (nothing is left when there is none now)."""
-    student, chapter = result.student, result.chapter
-    feedback, staged = out / "feedback" / student / chapter, staging / student / chapter
-    shutil.rmtree(feedback, ignore_errors=True)
-    if staged.is_dir():
-        feedback.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(staged, feedback)
-    similarity.save_answer(path, out / "answers" / student / f"{chapter}.py", answer_ids, stubs)
+class _InProcess(Executor):
+    """``--jobs 1``: each task runs right here, when it is submitted."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as err:  # noqa: BLE001 -- handed to the caller, as a pool would; Ctrl-C goes on
+            future.set_exception(err)
+        return future
+
+
+class LocalPool:
+    """``--jobs N``: N processes on this machine (a ``ProcessPoolExecutor``), each kernel with cores // N
+    threads; ``--jobs 1`` grades in this process. The interface ``run_tasks`` drives: ``window``,
+    ``submit``, ``failure``, ``close`` (``cluster.ClusterPool`` has the same)."""
+
+    def __init__(self, jobs: int):
+        import multiprocessing
+
+        self.jobs = max(1, jobs)
+        self.executor = _InProcess() if self.jobs == 1 else ProcessPoolExecutor(
+            max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_share_cores, initargs=(self.jobs,))
+        self.note = None  # nothing to say about a local pool in the summary
+
+    def window(self) -> int:
+        """How many tasks may be in flight: enough to keep every process busy."""
+        return 2 * self.jobs if self.jobs > 1 else 1
+
+    def submit(self, *args) -> Future:
+        return self.executor.submit(grade_task, *args)
+
+    def failure(self, err: BaseException) -> str:
+        """The ``detail`` of an error row for a task that raised ``err``; raises when the pool is gone."""
+        if isinstance(err, BrokenProcessPool):
+            raise RuntimeError("a grading process died and took the pool down; run the same command again "
+                               "to grade the rest (the rows so far are kept)") from err
+        return f"grading failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+
+    def close(self, cancel: bool = False) -> None:
+        self.executor.shutdown(wait=not cancel, cancel_futures=cancel)
+        if self.jobs == 1:
+            kernels.close_pools()  # the spare kernels started for a next submission
+
+
+# ---------------------------------------------------------------------------- the loop
+
+
+def run_tasks(pool, items: list[Item], sources: dict, options: tuple, arrived, bar) -> None:
+    """Grade ``items`` on ``pool``, never more than ``pool.window()`` in flight, calling
+    ``arrived(item, result, html)`` as each one finishes.
+
+    A task that raised becomes an ``error`` row with ``pool.failure(err)`` as its detail. On any
+    exception (Ctrl-C included) the exception goes on; the caller cancels the tasks in flight.
+    """
+    pending: dict[Future, Item] = {}
+    todo = iter(items)
+    more = True
+    while more or pending:
+        window = pool.window()  # once a round: on a cluster it asks the scheduler how many workers there are
+        while more and len(pending) < window:
+            item = next(todo, None)
+            if item is None:
+                more = False
+                break
+            data = item.path.read_bytes() if item.path is not None else None
+            pending[pool.submit(item.student, sources[item.chapter], data, *options)] = item
+        done, _ = wait(list(pending), timeout=2, return_when=FIRST_COMPLETED)  # 2 s: see new workers join
+        for future in done:
+            item = pending.pop(future)
+            try:
+                result, html = future.result()
+            except Exception as err:  # noqa: BLE001 -- the pool says what it means (or raises)
+                points = sources[item.chapter].exercises()
+                result = Result(item.student, item.chapter, "error", max_score=sum(points.values()),
+                                exercises={ex: (0.0, pts) for ex, pts in points.items()}, detail=pool.failure(err))
+                html = None
+            arrived(item, result, html)
+            bar.update()
+
+
+# ---------------------------------------------------------------------------- a class
 
 
 def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, jobs: int = 1,
                 timeout: int = DEFAULT_TIMEOUT, memory_gb: float = DEFAULT_MEMORY_GB, sandbox: bool = True,
-                root: Path | None = None, progress: bool = True):
+                root: Path | None = None, progress: bool = True, cluster: str | None = None, force: bool = False):
     """Grade every submission under ``submissions`` (a folder or a .zip, in any layout of
     ``intake.LAYOUTS``); merge the rows into ``out``/grades.csv and replace those students' feedback.
 
-    Returns (results, notes), notes being warnings about the submissions (strings). Results are
-    sorted by student, then chapter, whatever ``jobs`` is. Raises ValueError (intake.NoNotebooks
-    among them) when there is nothing to grade.
+    ``jobs``: processes of a local pool; ``cluster``: a Dask scheduler's address or scheduler file instead.
+    A run into an existing ``out`` grades only what is new, changed or ended in error, unless ``force``.
+    Returns (results, notes): the Results graded in this run, sorted by student then chapter whatever
+    the pool, and warnings about the submissions and the run (strings). Raises ValueError
+    (intake.NoNotebooks among them) when there is nothing to grade, RuntimeError when the pool or the
+    cluster cannot go on (the rows so far are kept).
     """
     from tqdm.auto import tqdm
 
@@ -86,121 +205,77 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="dlg-batch-") as work:
         folder, notes = intake.unpack(Path(submissions), Path(work))
-        items, found = intake.find_submissions(folder, chapters, root)
-        notes += found
+        found, warnings = intake.find_submissions(folder, chapters, root)
+        notes += warnings
         out.mkdir(parents=True, exist_ok=True)
-        sources = {c: ChapterSource.from_course(c, root) for c in sorted({c for _, c, _ in items})}  # read once
+        items = [Item(s, c, p, grades.sha256_of(p)) for s, c, p in found]  # hashed before grading
+        sources = {c: shippable(ChapterSource.from_course(c, root)) for c in sorted({i.chapter for i in items})}
         points = {c: source.exercises() for c, source in sources.items()}
         answer_ids = {c: similarity.chapter_answer_ids(c, root) for c in points}
         stubs = {c: similarity.chapter_stubs(c, root) for c in points}
-        templates = {c: prepare_chapter(source, Path(work) / "templates" / c) for c, source in sources.items()}
-        staging = Path(work) / "feedback"
-        jobs_args = [(s, sources[c], p, str(staging), timeout, memory_gb, sandbox, templates[c], points[c])
-                     for s, c, p in items]
-        paths = {(s, c): p for s, c, p in items}
-        shas = {key: _sha256(p) for key, p in paths.items()}  # before grading: the bytes that are graded
-        bar = tqdm(total=len(jobs_args), desc="grading", unit="notebook", disable=not progress)
-        results = []
 
-        def done(r):
-            _replace_outputs(r, paths[r.student, r.chapter], out, staging, answer_ids[r.chapter], stubs[r.chapter])
-            results.append(r)
-            bar.update()
+        path, journal = out / "grades.csv", grades.Journal(out)
+        old_header = grades.read_grades_csv_header(path)
+        interrupted = journal.read()  # the rows of a run that died before it rewrote grades.csv
+        previous = grades.merge_rows(grades.read_grades_csv(path), interrupted)
+        by_key = {(r["student"], r["chapter"]): r for r in previous}
+        todo = [i for i in items if grades.needs_grading(i, by_key.get((i.student, i.chapter)), force)]
+        if len(todo) < len(items):
+            notes.append(f"resumed: kept {len(items) - len(todo)} row(s) of {path} whose notebook is unchanged "
+                         "(--force grades them again)")
+            regraded = {(i.student, i.chapter) for i in todo}
+            kept = [by_key[i.student, i.chapter] for i in items if (i.student, i.chapter) not in regraded]
+            notes += grades.changed_sources(out, {c: s.digest() for c, s in sources.items()}, kept)
 
-        if jobs <= 1:
-            try:
-                for a in jobs_args:
-                    done(_grade_job(a))
-            finally:
-                kernels.close_pools()  # the spare kernels started for a next submission
-        else:
-            import multiprocessing
+        results, rows = [], []
 
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_share_cores, initargs=(jobs,)) as pool:
-                for r in pool.map(_grade_job, jobs_args):
-                    done(r)
-        bar.close()
+        def arrived(item: Item, result: Result, html: bytes | None) -> None:
+            _write_outputs(out, item, html, answer_ids[item.chapter], stubs[item.chapter])  # then its row
+            row = grades.result_row(result, item.sha256)
+            book.append(row)
+            rows.append(row)
+            results.append(result)
+
+        pool, completed = None, False
+        try:
+            if todo:
+                if cluster:
+                    from .cluster import ClusterPool
+
+                    pool = ClusterPool(cluster, sandbox=sandbox)
+                else:
+                    pool = LocalPool(jobs)
+                if pool.note:
+                    notes.append(pool.note)
+            with journal as book, tqdm(total=len(todo), desc="grading", unit="notebook",
+                                      disable=not (progress and todo)) as bar:
+                if pool is not None:
+                    run_tasks(pool, todo, sources, (timeout, memory_gb, sandbox), arrived, bar)
+            completed = True
+        finally:
+            if pool is not None:
+                pool.close(cancel=not completed)
+            # Also after Ctrl-C or a lost cluster: what was graded is kept. A run that graded nothing
+            # leaves grades.csv as it was.
+            if rows or interrupted or (completed and not path.exists()):
+                merged = grades.merge_rows(previous, rows)
+                columns = {c: chapter_exercises(c, root) for c in {r["chapter"] for r in merged} & set(known)}
+                grades.write_grades_csv(merged, path, grades.exercise_columns({**columns, **points}, old_header))
+                grades.record_sources(out, {c: sources[c].digest() for c in {r["chapter"] for r in rows}})
+            journal.remove()
     results.sort(key=lambda r: (r.student, r.chapter))
-    path = out / "grades.csv"
-    rows = merge_rows(read_grades_csv(path), [result_row(r, shas[r.student, r.chapter]) for r in results])
-    for c in {r["chapter"] for r in rows} & set(known) - set(points):  # kept rows of chapters not graded now
-        points[c] = chapter_exercises(c, root)
-    write_grades_csv(rows, path, exercise_columns(points, read_grades_csv_header(path)))
     return results, notes
 
 
-# ---------------------------------------------------------------------------- grades.csv
-
-FIRST_COLUMNS = ["student", "chapter", "score", "max_score", "status"]
-LAST_COLUMNS = ["detail", "failures", "sha256"]  # sha256 stays last (the cluster's resume reads it)
-
-
-def result_row(result, sha256: str = "") -> dict[str, str]:
-    """A result as a grades.csv row. ``failures`` is a JSON object, exercise -> the first line of its
-    first failure; ``sha256`` is the hash of the graded notebook's bytes (empty when missing)."""
-    row = {"student": result.student, "chapter": result.chapter, "score": _fmt(result.score),
-           "max_score": _fmt(result.max_score), "status": result.status}
-    row.update({ex: _fmt(score) for ex, (score, _) in result.exercises.items()})
-    row.update(detail=result.detail, failures=json.dumps(result.failures, ensure_ascii=False) if result.failures else "",
-               sha256=sha256)
-    return row
-
-
-def merge_rows(old_rows: list[dict], new_rows: list[dict]) -> list[dict]:
-    """THE rule for grading into an existing ``--out`` (a batch, and the cluster's resume): one row per
-    (student, chapter); a new row replaces the old row of the same student and chapter, every other
-    old row is kept. Sorted by student, then chapter."""
-    merged = {(r["student"], r["chapter"]): r for r in old_rows}
-    merged.update({(r["student"], r["chapter"]): r for r in new_rows})
-    return [merged[key] for key in sorted(merged)]
-
-
-def read_grades_csv(path: Path) -> list[dict[str, str]]:
-    """The rows of a grades.csv (none if there is no such file)."""
-    if not Path(path).is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def read_grades_csv_header(path: Path) -> list[str]:
-    if not Path(path).is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return next(csv.reader(f), [])
-
-
-def exercise_columns(points: dict[str, dict[str, float]], old_header: list[str] = ()) -> list[str]:
-    """The exercise columns: this batch's chapters' exercises (``points`` is chapter -> ``chapter_exercises``),
-    in chapter order, then those of an existing grades.csv that this batch did not grade."""
-    fixed = set(FIRST_COLUMNS) | set(LAST_COLUMNS)
-    new = [ex for chapter in sorted(points) for ex in points[chapter]]
-    return list(dict.fromkeys(new + [c for c in old_header if c not in fixed]))
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary file in the same folder, then os.replace),
-    so that a crash or a reader never sees half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from a colleague or a web server
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_grades_csv(rows: list[dict], path: Path, exercises: list[str]) -> None:
-    """Write grades.csv (atomically): the fixed columns, ``exercises``, then detail, failures, sha256."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, [*FIRST_COLUMNS, *exercises, *LAST_COLUMNS], restval="", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(path, buf.getvalue())
+def _write_outputs(out: Path, item: Item, html: bytes | None, answer_ids: list[str], stubs: dict[str, str]) -> None:
+    """One graded submission's files in ``out``: its feedback and its answer code replace whatever an
+    earlier run left for that student and chapter (nothing is left where there is none now)."""
+    feedback = out / "feedback" / item.student / item.chapter
+    shutil.rmtree(feedback, ignore_errors=True)
+    if html is not None:
+        feedback.mkdir(parents=True, exist_ok=True)
+        grades.write_atomic(feedback / f"{item.chapter}.html", html)
+    similarity.save_answer(item.path, out / "answers" / item.student / f"{item.chapter}.py", answer_ids, stubs)
 
 
 def summary(results, notes=()) -> str:

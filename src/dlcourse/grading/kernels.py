@@ -32,6 +32,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,9 +202,14 @@ class KernelPool:
     the next submission's kernels start, and the grader's imports TensorFlow, while this one is graded. A
     kernel is fresh when taken (it has run nothing but its start-up), so grades do not depend on the order
     in which submissions are graded.
+
+    The pool has an event loop of its own (``run``): a spare kernel's start-up, and its ZeroMQ sockets, belong
+    to the loop they began on, and the thread's current loop may change between two submissions (in a Dask
+    worker it does).
     """
 
     def __init__(self, sandbox: bool, memory_gb: float, cpu_seconds: int, timeout: int, warm: bool):
+        self.loop = asyncio.new_event_loop()
         self.folder = Path(tempfile.mkdtemp(prefix="dlg-kernels-"))
         self.spec_dirs = [str(self.folder / "kernels")]
         self.timeout, self.warm = timeout, warm
@@ -227,6 +233,18 @@ class KernelPool:
             self.spares[role] = asyncio.ensure_future(self._new(role))
         return await task
 
+    def run(self, coro):
+        """Run ``coro`` to its end on the pool's loop; in a thread of its own when this thread runs a loop
+        already (grading called from inside a Jupyter kernel)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self.loop.run_until_complete(coro)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as thread:
+            return thread.submit(self.loop.run_until_complete, coro).result()
+
     async def close(self) -> None:
         for task in self.spares.values():
             try:
@@ -241,10 +259,11 @@ _POOLS: dict[tuple, KernelPool] = {}
 
 
 def pool(sandbox: bool, memory_gb: float, cpu_seconds: int, timeout: int, warm: bool) -> KernelPool:
-    """This process's pool for these settings (made on first use, closed when the process exits)."""
-    key = (sandbox, memory_gb, cpu_seconds, timeout, warm)
+    """This thread's pool for these settings (made on first use, closed when the process exits). Per thread:
+    a pool's loop grades one submission at a time."""
+    key = (sandbox, memory_gb, cpu_seconds, timeout, warm, threading.get_ident())
     if key not in _POOLS:
-        _POOLS[key] = KernelPool(*key)
+        _POOLS[key] = KernelPool(*key[:5])
         if len(_POOLS) == 1:
             atexit.register(close_pools)
             multiprocessing.util.Finalize(None, close_pools, exitpriority=10)  # pool workers skip atexit
@@ -252,15 +271,14 @@ def pool(sandbox: bool, memory_gb: float, cpu_seconds: int, timeout: int, warm: 
 
 
 def close_pools() -> None:
-    from jupyter_core.utils import run_sync
-
-    async def close_all():
-        for p in list(_POOLS.values()):
-            await p.close()
-
-    if _POOLS:
-        run_sync(close_all)()
-        _POOLS.clear()
+    """Stop the spare kernels of every pool of this process (each on its own loop)."""
+    for p in list(_POOLS.values()):
+        try:
+            p.run(p.close())
+            p.loop.close()
+        except RuntimeError:  # its loop is running (closed from inside it): the kernels die with the process
+            pass
+    _POOLS.clear()
 
 
 def write_kernelspecs(folder: Path, sandbox: bool, memory_gb: float, cpu_seconds: int) -> None:
@@ -299,15 +317,13 @@ class TwoKernelExecute(NbGraderPreprocessor):
     hidden_delimiter = Unicode("### BEGIN HIDDEN TESTS").tag(config=True)
 
     def preprocess(self, nb, resources):
-        from jupyter_core.utils import run_sync
-
         source = nbformat.read(self.source_path, as_version=4)
-        run_sync(self._grade)(nb, Plan.from_source(source), Path(self.source_path).parent)
+        kernel_pool = pool(self.sandbox, self.memory_gb, self.cpu_seconds, self.timeout, self.warm)
+        kernel_pool.run(self._grade(nb, Plan.from_source(source), Path(self.source_path).parent, kernel_pool))
         return nb, resources
 
-    async def _grade(self, nb, plan: Plan, source_dir: Path) -> None:
+    async def _grade(self, nb, plan: Plan, source_dir: Path, kernel_pool: KernelPool) -> None:
         kernels: dict[str, Kernel] = {}
-        kernel_pool = pool(self.sandbox, self.memory_gb, self.cpu_seconds, self.timeout, self.warm)
         try:
             for role in ("visible", "hidden", "grader"):
                 kernels[role] = await kernel_pool.take(role)

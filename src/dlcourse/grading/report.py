@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from .. import notebooks
 from . import exports, similarity
-from .batch import FIRST_COLUMNS, LAST_COLUMNS, read_grades_csv, read_grades_csv_header, write_atomic
+from .grades import FIRST_COLUMNS, LAST_COLUMNS, read_grades_csv, read_grades_csv_header, write_atomic
 from .submission import STATUSES, chapter_exercises
 
 TOP_FAILURES = 5

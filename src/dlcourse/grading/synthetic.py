@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 
 from .. import notebooks
-from .batch import exercise_columns, write_grades_csv
+from .grades import exercise_columns, write_grades_csv
 from .submission import chapter_exercises
 
 MESSAGES = ["NotImplementedError", "AssertionError: shapes differ: got (4, 3), expected (3, 4); transpose?",

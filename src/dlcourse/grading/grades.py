@@ -1,0 +1,185 @@
+"""The output folder's records: grades.csv, the journal of a run, and resume's rule.
+
+- ``grades.csv``: a row per student and chapter (``result_row``): ``FIRST_COLUMNS``, one column per
+  exercise, then ``LAST_COLUMNS`` (``sha256`` is the hash of the graded notebook's bytes, which resume
+  compares). Grading into an existing ``--out`` merges (``merge_rows``): a new row replaces the old row of
+  its student and chapter, every other row is kept. Written atomically (``write_atomic``).
+- ``.dlcourse/rows.jsonl`` (``Journal``): each row of a run, flushed to disk as it arrives, so that a run
+  killed before it rewrote grades.csv (Ctrl-C, a lost client machine) loses no grade.
+- ``.dlcourse/sources.json``: the digest of the instructor source each chapter's rows were graded with.
+- Resume (``needs_grading``): a run grades only what is new, changed, or ended in error.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+from .submission import Result, _fmt
+
+FIRST_COLUMNS = ["student", "chapter", "score", "max_score", "status"]
+LAST_COLUMNS = ["detail", "failures", "sha256"]
+
+
+class Item(NamedTuple):
+    """One submission of a batch."""
+
+    student: str
+    chapter: str
+    path: Path | None  # None: missing
+    sha256: str  # of the notebook's bytes; "" when missing
+
+
+def sha256_of(path: Path | None) -> str:
+    """The hash resume compares: of the notebook's bytes, read in blocks ("" for a missing notebook)."""
+    if path is None:
+        return ""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def needs_grading(item: Item, previous: dict | None, force: bool = False) -> bool:
+    """Resume's rule, the same for the local pool and a cluster: grade when forced, when there is no row,
+    when the row is an ``error`` (perhaps transient: a dead kernel, a lost worker) or when the notebook's
+    sha256 changed. A ``timeout`` is a grade, and is kept."""
+    return force or previous is None or previous.get("status") == "error" or previous.get("sha256", "") != item.sha256
+
+
+def result_row(result: Result, sha256: str = "") -> dict[str, str]:
+    """A result as a grades.csv row (every value a string). ``failures`` is a JSON object, exercise -> the
+    first line of its first failure."""
+    row = {"student": result.student, "chapter": result.chapter, "score": _fmt(result.score),
+           "max_score": _fmt(result.max_score), "status": result.status}
+    row.update({ex: _fmt(score) for ex, (score, _) in result.exercises.items()})
+    row.update(detail=result.detail, failures=json.dumps(result.failures, ensure_ascii=False) if result.failures else "",
+               sha256=sha256)
+    return row
+
+
+def merge_rows(old_rows: list[dict], new_rows: list[dict]) -> list[dict]:
+    """THE rule for grading into an existing ``--out`` (a new batch, and resume): one row per (student,
+    chapter); a new row replaces the old row of the same student and chapter, every other old row is
+    kept. Sorted by student, then chapter."""
+    merged = {(r["student"], r["chapter"]): r for r in old_rows}
+    merged.update({(r["student"], r["chapter"]): r for r in new_rows})
+    return [merged[key] for key in sorted(merged)]
+
+
+def read_grades_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a grades.csv (none if there is no such file)."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def read_grades_csv_header(path: Path) -> list[str]:
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return next(csv.reader(f), [])
+
+
+def exercise_columns(points: dict[str, dict[str, float]], old_header: list[str] = ()) -> list[str]:
+    """The exercise columns: this batch's chapters' exercises (``points`` is chapter -> ``chapter_exercises``),
+    in chapter order, then those of an existing grades.csv that this batch did not grade."""
+    fixed = set(FIRST_COLUMNS) | set(LAST_COLUMNS)
+    new = [ex for chapter in sorted(points) for ex in points[chapter]]
+    return list(dict.fromkeys(new + [c for c in old_header if c not in fixed]))
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file in the same folder, then os.replace),
+    so that a crash or a reader never sees half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        if isinstance(text, bytes):
+            with os.fdopen(fd, "wb") as f:
+                f.write(text)
+        else:
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+                f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from a colleague or a web server
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_grades_csv(rows: list[dict], path: Path, exercises: list[str]) -> None:
+    """Write grades.csv (atomically): the fixed columns, ``exercises``, then detail, failures, sha256."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, [*FIRST_COLUMNS, *exercises, *LAST_COLUMNS], restval="", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buf.getvalue())
+
+
+class Journal:
+    """``OUT/.dlcourse/rows.jsonl``: the rows of a run, one JSON line each, on disk as they arrive."""
+
+    def __init__(self, out: Path):
+        self.path = Path(out) / ".dlcourse" / "rows.jsonl"
+
+    def read(self) -> list[dict]:
+        """The rows of a run that ended before it rewrote grades.csv (a torn last line is skipped)."""
+        if not self.path.is_file():
+            return []
+        rows = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and {"student", "chapter"} <= row.keys():
+                rows.append(row)
+        return rows
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "a", encoding="utf-8")
+        return self
+
+    def append(self, row: dict) -> None:
+        self.file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def record_sources(out: Path, digests: dict[str, str]) -> None:
+    """Note in OUT/.dlcourse/sources.json the instructor source (its digest) each chapter was graded with."""
+    path = Path(out) / ".dlcourse" / "sources.json"
+    recorded = json.loads(path.read_text()) if path.is_file() else {}
+    recorded.update(digests)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(recorded, indent=1, sort_keys=True))
+
+
+def changed_sources(out: Path, digests: dict[str, str], kept: list[dict]) -> list[str]:
+    """Notes for the chapters whose instructor source (``digests``: chapter -> digest now) changed since
+    the ``kept`` rows were graded: resume compares notebooks, not tests, so those rows stay unless --force."""
+    path = Path(out) / ".dlcourse" / "sources.json"
+    recorded = json.loads(path.read_text()) if path.is_file() else {}
+    notes = []
+    for chapter, digest in digests.items():
+        n = sum(1 for r in kept if r["chapter"] == chapter)
+        if n and chapter in recorded and recorded[chapter] != digest:
+            notes.append(f"{chapter}: the instructor's notebook or nbgrader config changed since {n} kept row(s) "
+                         "were graded; pass --force to grade them again")
+    return notes
