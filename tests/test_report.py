@@ -22,7 +22,7 @@ import pytest
 
 from dlcourse import grading
 from dlcourse.grading import exports, intake, report, similarity, synthetic
-from test_grading import ANSWERS, CH, POINTS, ROOT, TOTAL, answered, student_nb, write_nb
+from classes import ANSWERS, CH, POINTS, ROOT, TOTAL, answered, student_nb, write_nb
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the grading sandbox (bwrap) is Linux only")
 
