@@ -249,6 +249,68 @@ def test_strip_stub_leaves_only_the_learners_lines():
     assert "return 42" in similarity.strip_stub(mine, stubs)
 
 
+def copydetect_all_pairs(codes: dict[str, str], stub_code: str, keep_above: float, max_share: int) -> dict:
+    """The reference: every pair of ``codes`` compared by copydetect's own API (CodeFingerprint on the raw
+    code, tokenising included, and compare_files), the rules of the similarity module's docstring applied
+    here: the stub's fingerprints are boilerplate; files covering less than MIN_CODE characters are left
+    out; a fingerprint held by more than ``max_share`` of the remaining files is boilerplate too.
+    Returns (student a, student b) -> similarity, for the pairs at least ``keep_above``."""
+    import io
+    import itertools
+    from collections import Counter
+
+    import numpy as np
+    from copydetect import CodeFingerprint, compare_files
+
+    def fingerprint(code, boilerplate):
+        return CodeFingerprint("answer.py", similarity.K, similarity.WINDOW, boilerplate=np.array(sorted(boilerplate)),
+                               fp=io.StringIO(code), language="python")
+
+    stub = fingerprint(stub_code, []).hashes
+    first = {s: fingerprint(c, stub) for s, c in codes.items()}
+    first = {s: f for s, f in first.items() if f.token_coverage >= similarity.MIN_CODE}
+    holders = Counter(h for f in first.values() for h in f.hashes)
+    common = {h for h, n in holders.items() if n > max_share}
+    prints = {s: fingerprint(codes[s], stub | common) for s in first}
+    prints = {s: f for s, f in prints.items() if f.token_coverage >= similarity.MIN_CODE}
+    pairs = {(a, b): float(max(compare_files(prints[a], prints[b])[1]))
+             for a, b in itertools.combinations(sorted(prints), 2)}
+    return {ab: sim for ab, sim in pairs.items() if sim >= keep_above}
+
+
+# five students write the same helper; two of them also the same short function: with max_share 3 the
+# helper is common, and what is left of the two covers less than MIN_CODE (they are not compared)
+HELPER = """def helper(x, w):
+    total = np.sum(x) * 3
+    for i in range(x.shape[0]):
+        total += x[i] ** 2
+    return total / w
+"""
+SAME_HELPER = {f"zz{i}": HELPER + ("\n\ndef extra(v):\n    return v[1:] - v[:-1]\n" if i < 2 else
+                                   f"\n\ndef other{i}(q):\n    return q * {i}\n") for i in range(5)}
+
+
+@pytest.mark.parametrize("keep_above, max_share", [(0.3, similarity.MAX_SHARE), (0.02, 3)])
+def test_the_inverted_index_finds_what_copydetect_finds_on_every_pair(tmp_path, keep_above, max_share):
+    """compare() looks only at pairs that share a fingerprint, on arrays; copydetect on all n^2/2 pairs
+    must find the same pairs with the same similarities, here with the default cut-offs and with low
+    ones that keep most pairs and make many fingerprints common (``SAME_HELPER``)."""
+    students = synthetic.make_class(tmp_path, 40, copy_every=7)
+    tried = 0
+    for chapter in ("ch00_start", "ch03_lstm"):
+        stubs = similarity.chapter_stubs(chapter, ROOT)
+        codes = {s: similarity.strip_stub((tmp_path / "answers" / s / f"{chapter}.py").read_text(), stubs)
+                 for s in students if (tmp_path / "answers" / s / f"{chapter}.py").is_file()} | SAME_HELPER
+        stub_code = "\n".join(stubs.values())
+        expected = copydetect_all_pairs(codes, stub_code, keep_above, max_share)
+        got = similarity.compare(chapter, codes, stub_code, threshold=0.6, keep_above=keep_above, max_share=max_share)
+        assert {(p.student_a, p.student_b): p.similarity for p in got} == pytest.approx(expected, rel=1e-12, abs=0)
+        assert [p.similarity for p in got] == sorted((p.similarity for p in got), reverse=True)
+        assert all(("<mark>" in p.code_a) == (p.similarity >= 0.6) for p in got), "flagged pairs are marked"
+        tried += len(expected)
+    assert tried >= (4 if keep_above > 0.1 else 100), "a comparison of nothing proves nothing"
+
+
 # ---------------------------------------------------------------------------- the report and the exports
 
 
