@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from classes import (CH, OPTIONS, POINTS, TOTAL, answered, graded_with_jobs_2, nb_path, once, student_nb,
+from classes import (ANSWERS, CH, OPTIONS, POINTS, TOTAL, answered, graded_with_jobs_2, nb_path, once, student_nb,
                      write_adversarial_class, write_nb)
 
 from dlcourse import grading
@@ -255,6 +255,30 @@ def test_a_poison_submission_becomes_an_error_row(dask_cluster, tmp_path):
     assert rows["ivan"]["status"] == "missing"
     assert "pete/ch00_start: error" in proc.stdout
     dask_cluster["client"].wait_for_workers(2, timeout=180)  # the nanny brings the workers back
+
+
+PROBE = """
+import json, socket
+_address = json.loads({info!r})["address"]  # the worst case: the student knows the scheduler's address
+_host, _port = _address.rsplit("/", 1)[-1].rsplit(":", 1)
+try:
+    socket.create_connection((_host, int(_port)), timeout=5).close()
+    print("DASK" + "-PROBE reached", _address)  # markers made at run time: the feedback shows the code too
+except OSError as err:
+    print("DASK" + "-PROBE refused:", type(err).__name__)
+"""
+
+
+def test_student_code_cannot_reach_the_scheduler(dask_cluster, tmp_path):
+    """A Dask scheduler runs whatever it is sent, on every worker: a student's code that reached it could
+    replace the grading code there. The sandbox has no network (bwrap --unshare-net), so it cannot."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    info = Path(dask_cluster["file"]).read_text()
+    write_nb(nb_path(subs, "dora"), answered(student_nb(), rel_error=PROBE.format(info=info) + ANSWERS["rel_error"]))
+    grade(subs, out, dask_cluster["file"], "--no-report")
+    html = (out / "feedback" / "dora" / CH / f"{CH}.html").read_text(encoding="utf-8")
+    assert "DASK-PROBE refused" in html and "DASK-PROBE reached" not in html
+    assert {r["student"]: float(r["score"]) for r in read_rows(out)} == {"dora": TOTAL}
 
 
 def test_an_unreachable_scheduler_is_one_clear_line(tmp_path):
