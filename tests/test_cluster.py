@@ -3,7 +3,7 @@
 The fixture starts ``dask scheduler`` and two ``dask worker`` processes (one thread each, with Dask's
 nanny, which restarts a worker that dies) on 127.0.0.1. The scheduler gives a task up after
 ``allowed-failures`` = 1 retry (Dask's default is 3), so a poison submission costs two worker deaths.
-The workers have the test hook ``cluster.CRASH_VAR`` set: grading student ``pete`` kills the worker
+The workers have the test hook ``batch.CRASH_VAR`` set: grading student ``pete`` kills the worker
 process, as a submission that crashes its machine would.
 
 The adversarial class of tests/classes.py is graded once through the CLI, and hurt on the way: a worker
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -30,7 +31,7 @@ from classes import (ANSWERS, CH, OPTIONS, POINTS, TOTAL, answered, graded_with_
                      write_adversarial_class, write_nb)
 
 from dlcourse import grading
-from dlcourse.grading import cluster as grading_cluster, grades
+from dlcourse.grading import batch as grading_batch, cluster as grading_cluster, grades
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the grading sandbox (bwrap) is Linux only")
 DASK = Path(sys.executable).with_name("dask")
@@ -66,7 +67,7 @@ def dask_cluster(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dask")
     scheduler_file = folder / "scheduler.json"
     env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
-           grading_cluster.CRASH_VAR: "pete"}
+           grading_batch.CRASH_VAR: "pete"}
     logs = []
 
     def start(name, *args):
@@ -119,6 +120,32 @@ def worker_pids(client) -> dict:
     return client.run(os.getpid)
 
 
+def grading_worker(client, pids: dict) -> int | None:
+    """The pid of a worker that has a task of the batch and kernels running, if there is one."""
+    for address, keys in client.processing().items():
+        if keys and kernels_of(pids.get(address, -1)):
+            return pids[address]
+    return None
+
+
+def kernel_processes(pid: int) -> list:
+    """The processes of the kernels a worker started (launchers, bwrap and kernels), as psutil objects."""
+    try:
+        return [p for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def alive(processes) -> list[int]:
+    """The pids of those of ``processes`` still running (zombies are not)."""
+    def running(p):
+        try:
+            return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+    return [p.pid for p in processes if running(p)]
+
+
 def kernels_of(pid: int) -> list[str]:
     """The command lines of the kernels a worker process started (the student kernel runs
     ``python -m dlcourse.sandbox``, a plain one ``ipykernel_launcher``)."""
@@ -148,12 +175,16 @@ def grade_on_cluster(dask_cluster, folder: Path) -> dict:
     first = subprocess.Popen(grade_cmd(subs, out, dask_cluster["file"]), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              start_new_session=True)
     try:
-        # A worker that has started a kernel is grading: SIGKILL it then.
+        # A worker that the scheduler has given a task and that has started kernels is grading: SIGKILL it then.
         before = worker_pids(client)
-        victim = wait_for(lambda: next((pid for pid in before.values() if kernels_of(pid)), None)
-                          or first.poll() is not None, "a worker to start a kernel")
+        victim = wait_for(lambda: grading_worker(client, before) or first.poll() is not None, "a worker grading")
         assert first.poll() is None, f"the client ended before a worker was killed: {first.communicate()[1][-3000:]}"
+        orphans = kernel_processes(victim)
         os.kill(victim, signal.SIGKILL)
+        deadline, left = time.monotonic() + 60, alive(orphans)
+        while left and time.monotonic() < deadline:  # they end within a second or two
+            time.sleep(0.5)
+            left = alive(orphans)
         # Then the client dies too, once it has written a few rows, before it rewrote grades.csv.
         wait_for(lambda: journal_rows(out) >= 5 or first.poll() is not None, "5 rows in the journal")
         assert first.poll() is None, f"the client ended before it was killed: {first.communicate()[1][-3000:]}"
@@ -164,7 +195,8 @@ def grade_on_cluster(dask_cluster, folder: Path) -> dict:
     interrupted = {"rows": journal_rows(out), "csv_written": (out / "grades.csv").exists()}
     second = grade(subs, out, dask_cluster["file"])
     client.wait_for_workers(2, timeout=180)
-    return {"subs": subs, "out": out, "students": students, "victim": victim,
+    return {"subs": subs, "out": out, "students": students, "victim": victim, "orphans": len(orphans),
+            "kernels_left": left,
             "workers_before": before, "workers_after": worker_pids(client), "interrupted": interrupted,
             "second": second, "rows": read_rows(out)}
 
@@ -189,6 +221,8 @@ def test_cluster_rows_are_the_jobs_2_rows(cluster_class, jobs2):
 def test_a_worker_killed_while_grading_loses_nothing(cluster_class):
     before, after = cluster_class["workers_before"], cluster_class["workers_after"]
     assert cluster_class["victim"] not in after.values() and len(after) == 2, "Dask's nanny replaced the worker"
+    assert cluster_class["orphans"] >= 3, "the worker was killed while it had its three kernels"
+    assert cluster_class["kernels_left"] == [], "a killed worker's kernels end with it (PR_SET_PDEATHSIG)"
     assert not [r for r in cluster_class["rows"] if r["status"] == "error" and "died" in r["detail"]], \
         "a task of the killed worker was given up instead of graded again"
     assert len(before) == 2
@@ -324,17 +358,42 @@ def test_force_grades_everything_again(tmp_path):
 
 
 def test_resume_notes_a_chapter_whose_tests_changed(tmp_path):
-    """Resume compares notebooks, not tests: kept rows graded with another instructor source are named."""
+    """Resume compares notebooks, not tests: kept rows graded with another instructor source are named, on
+    every run until they are graded again, even when other rows of the chapter are graded meanwhile."""
     subs, out = tmp_path / "subs", tmp_path / "out"
-    (subs / "amy" / CH).mkdir(parents=True)
-    nb_path(subs, "amy").write_text("not a notebook")  # unreadable: no kernel needed
+    for student in ("amy", "ben"):
+        (subs / student / CH).mkdir(parents=True)
+        nb_path(subs, student).write_text("not a notebook")  # unreadable: no kernel needed
     grading.grade_class(subs, out, jobs=1, progress=False)
     _, notes = grading.grade_class(subs, out, jobs=1, progress=False)
     assert not [n for n in notes if "changed since" in n]
     recorded = out / ".dlcourse" / "sources.json"
-    recorded.write_text(recorded.read_text().replace('"' + CH + '": "', '"' + CH + '": "0'))  # an older source
+    sources = json.loads(recorded.read_text())
+    recorded.write_text(json.dumps({c: {s: "0" + d for s, d in rows.items()} for c, rows in sources.items()}))
+    csv_path = out / "grades.csv"
+    csv_path.write_text(csv_path.read_text().replace("ben,ch00_start,0,6,unreadable", "ben,ch00_start,0,6,error"))
+    for run in (1, 2):  # ben's error row is graded again (with today's source); amy's stays the older one's
+        results, notes = grading.grade_class(subs, out, jobs=1, progress=False)
+        assert [r.student for r in results] == (["ben"] if run == 1 else []), run
+        assert [n for n in notes if n.startswith(f"{CH}: the instructor's notebook") and "since 1 kept" in n
+                and "--force" in n], (run, notes)
+    grading.grade_class(subs, out, jobs=1, force=True, progress=False)
     _, notes = grading.grade_class(subs, out, jobs=1, progress=False)
-    assert [n for n in notes if n.startswith(f"{CH}: the instructor's notebook") and "--force" in n]
+    assert not [n for n in notes if "changed since" in n]
+
+
+def test_local_pool_grades_a_submission_that_kills_its_process_alone(tmp_path, monkeypatch):
+    """pete's grading process dies (the test hook): a process pool loses every task in flight then. Each is
+    graded again alone; only pete's dies again, and only pete gets an error row."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    for student in ("amy", "ben", "pete"):
+        (subs / student / CH).mkdir(parents=True)
+        nb_path(subs, student).write_text("not a notebook")  # unreadable: no kernel needed
+    monkeypatch.setenv(grading_batch.CRASH_VAR, "pete")
+    results, _ = grading.grade_class(subs, out, jobs=2, progress=False)
+    assert [(r.student, r.status) for r in results] == [("amy", "unreadable"), ("ben", "unreadable"), ("pete", "error")]
+    assert "graded alone" in results[-1].detail
+    assert [r["student"] for r in read_rows(out)] == ["amy", "ben", "pete"]
 
 
 # ---------------------------------------------------------------------------- units (no grading run)
@@ -374,6 +433,9 @@ def test_grades_csv_is_replaced_atomically_and_the_journal_survives_a_torn_line(
     with open(journal.path, "a") as f:
         f.write('{"student": "cy", "chap')  # the client died mid-line
     assert [r["student"] for r in journal.read()] == ["ann", "ben"]
+    with journal as book:  # the next run appends after it
+        book.append({**row("dan"), "detail": "a line\u2028separator"})  # str.splitlines() would split there
+    assert [r["student"] for r in journal.read()] == ["ann", "ben", "dan"]
 
 
 def test_worker_problems_say_what_to_do():

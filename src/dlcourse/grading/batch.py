@@ -17,11 +17,12 @@ as it arrives. Only this module writes to the output folder, and only in the cli
 from __future__ import annotations
 
 import atexit
+import multiprocessing
 import os
 import shutil
 import tempfile
 import threading
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -37,6 +38,9 @@ from .submission import (DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, STATUSES, ChapterSo
 
 # ---------------------------------------------------------------------------- one task: the same in a local process and on a Dask worker
 
+#: Test hook: a grading process (a --jobs N process or a Dask worker, never the client itself) given this
+#: student's submission exits at once, as if the submission had crashed it (tests/test_cluster.py's poison).
+CRASH_VAR = "DLCOURSE_TEST_CRASH_WORKER_ON"
 _prepared: dict[str, tuple[Path, dict]] = {}  # ChapterSource.digest() -> (its nbgrader template, its exercises)
 _prepared_lock = threading.Lock()
 
@@ -60,6 +64,8 @@ def grade_task(student: str, source: ChapterSource, data: bytes | None, timeout:
     Needs no course folder and writes only to temporary folders: the caller writes the output folder.
     The kernels of the next submission start while this one is graded (``kernels.KernelPool``).
     """
+    if os.environ.get(CRASH_VAR) == student and multiprocessing.parent_process() is not None:
+        os._exit(70)
     template, exercises = _prepare(source)
     with tempfile.TemporaryDirectory(prefix="dlg-feedback-") as tmp:
         result = grade_one(student, source, data, Path(tmp), timeout=timeout, memory_gb=memory_gb,
@@ -112,29 +118,42 @@ class _InProcess(Executor):
 class LocalPool:
     """``--jobs N``: N processes on this machine (a ``ProcessPoolExecutor``), each kernel with cores // N
     threads; ``--jobs 1`` grades in this process. The interface ``run_tasks`` drives: ``window``,
-    ``submit``, ``failure``, ``close`` (``cluster.ClusterPool`` has the same)."""
+    ``submit``, ``lost``, ``failure``, ``close`` (``cluster.ClusterPool`` has the same)."""
 
     def __init__(self, jobs: int):
-        import multiprocessing
-
         self.jobs = max(1, jobs)
-        self.executor = _InProcess() if self.jobs == 1 else ProcessPoolExecutor(
+        self.note = None  # nothing to say about a local pool in the summary
+        self.generation, self._born = 0, {}  # future -> the generation of the executor that runs it
+        self.executor = self._executor()
+
+    def _executor(self) -> Executor:
+        return _InProcess() if self.jobs == 1 else ProcessPoolExecutor(
             max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
             initializer=_share_cores, initargs=(self.jobs,))
-        self.note = None  # nothing to say about a local pool in the summary
 
     def window(self) -> int:
         """How many tasks may be in flight: enough to keep every process busy."""
         return 2 * self.jobs if self.jobs > 1 else 1
 
     def submit(self, *args) -> Future:
-        return self.executor.submit(grade_task, *args)
+        future = self.executor.submit(grade_task, *args)
+        self._born[future] = self.generation
+        return future
+
+    def lost(self, future: Future, err: BaseException) -> bool:
+        """Whether ``future`` failed because its grading process died (which breaks a ProcessPoolExecutor and
+        every task in flight in it); the first such failure of an executor replaces it by a new one."""
+        born = self._born.pop(future, None)
+        if not isinstance(err, BrokenProcessPool):
+            return False
+        if born == self.generation:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.generation += 1
+            self.executor = self._executor()
+        return True
 
     def failure(self, err: BaseException) -> str:
-        """The ``detail`` of an error row for a task that raised ``err``; raises when the pool is gone."""
-        if isinstance(err, BrokenProcessPool):
-            raise RuntimeError("a grading process died and took the pool down; run the same command again "
-                               "to grade the rest (the rows so far are kept)") from err
+        """The ``detail`` of an error row for a task that raised ``err``."""
         return f"grading failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
 
     def close(self, cancel: bool = False) -> None:
@@ -150,33 +169,60 @@ def run_tasks(pool, items: list[Item], sources: dict, options: tuple, arrived, b
     """Grade ``items`` on ``pool``, never more than ``pool.window()`` in flight, calling
     ``arrived(item, result, html)`` as each one finishes.
 
-    A task that raised becomes an ``error`` row with ``pool.failure(err)`` as its detail. On any
-    exception (Ctrl-C included) the exception goes on; the caller cancels the tasks in flight.
+    A task that raised becomes an ``error`` row with ``pool.failure(err)`` as its detail, except when its
+    grading process died (``pool.lost``: a local process pool loses every task in flight then): such a
+    task is graded again alone, and becomes an ``error`` row only if its process dies alone too, so that
+    one submission that kills its grading process costs the others nothing. (On a Dask cluster the
+    scheduler does this itself: ``KilledWorker``.) When ``pool.failure`` says the batch must stop (it
+    raises), the tasks that already finished are written first. On any exception (Ctrl-C included) the
+    exception goes on; the caller cancels the tasks in flight.
     """
     pending: dict[Future, Item] = {}
-    todo = iter(items)
-    more = True
-    while more or pending:
-        window = pool.window()  # once a round: on a cluster it asks the scheduler how many workers there are
-        while more and len(pending) < window:
-            item = next(todo, None)
-            if item is None:
-                more = False
-                break
-            data = item.path.read_bytes() if item.path is not None else None
-            pending[pool.submit(item.student, sources[item.chapter], data, *options)] = item
+    todo, more = iter(items), True
+    suspects: deque[Item] = deque()  # lost with others in flight: to be graded again, alone
+    alone: set[Item] = set()
+
+    def submit(item: Item) -> None:
+        data = item.path.read_bytes() if item.path is not None else None
+        pending[pool.submit(item.student, sources[item.chapter], data, *options)] = item
+
+    while more or pending or suspects:
+        if suspects:
+            if not pending:
+                alone.add(suspects[0])
+                submit(suspects.popleft())
+        else:
+            window = pool.window()  # once a round: on a cluster it asks the scheduler how many workers there are
+            while more and len(pending) < window:
+                item = next(todo, None)
+                if item is None:
+                    more = False
+                    break
+                submit(item)
         done, _ = wait(list(pending), timeout=2, return_when=FIRST_COMPLETED)  # 2 s: see new workers join
+        stop = None
         for future in done:
             item = pending.pop(future)
             try:
                 result, html = future.result()
             except Exception as err:  # noqa: BLE001 -- the pool says what it means (or raises)
+                if pool.lost(future, err) and item not in alone:
+                    suspects.append(item)
+                    continue
+                try:
+                    detail = ("its grading process died while it was graded alone (a crash or a memory hog that "
+                              "got out of the student's kernel?)" if item in alone else pool.failure(err))
+                except RuntimeError as err:  # the batch must stop: after the rows that are here
+                    stop = stop or err
+                    continue
                 points = sources[item.chapter].exercises()
                 result = Result(item.student, item.chapter, "error", max_score=sum(points.values()),
-                                exercises={ex: (0.0, pts) for ex, pts in points.items()}, detail=pool.failure(err))
+                                exercises={ex: (0.0, pts) for ex, pts in points.items()}, detail=detail)
                 html = None
             arrived(item, result, html)
             bar.update()
+        if stop is not None:
+            raise stop
 
 
 # ---------------------------------------------------------------------------- a class
@@ -254,14 +300,18 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
             completed = True
         finally:
             if pool is not None:
-                pool.close(cancel=not completed)
-            # Also after Ctrl-C or a lost cluster: what was graded is kept. A run that graded nothing
-            # leaves grades.csv as it was.
-            if rows or interrupted or (completed and not path.exists()):
-                merged = grades.merge_rows(previous, rows)
+                try:
+                    pool.close(cancel=not completed)
+                except Exception as err:  # noqa: BLE001 -- a lost scheduler: grades.csv is written all the same
+                    notes.append(f"could not close the pool cleanly ({type(err).__name__}: {err})")
+            # Also after Ctrl-C or a lost cluster: what was graded is kept (every row the journal holds, one
+            # written just before a Ctrl-C included). A run that graded nothing leaves grades.csv as it was.
+            journaled = journal.read()
+            if journaled or (completed and not path.exists()):
+                merged = grades.merge_rows(previous, journaled)
                 columns = {c: chapter_exercises(c, root) for c in {r["chapter"] for r in merged} & set(known)}
                 grades.write_grades_csv(merged, path, grades.exercise_columns({**columns, **points}, old_header))
-                grades.record_sources(out, {c: sources[c].digest() for c in {r["chapter"] for r in rows}})
+                grades.record_sources(out, rows, {c: s.digest() for c, s in sources.items()})
             journal.remove()
     results.sort(key=lambda r: (r.student, r.chapter))
     return results, notes

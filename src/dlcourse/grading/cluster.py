@@ -35,10 +35,6 @@ from .batch import cores, grade_task
 CONNECT_TIMEOUT = 10  # seconds to reach the scheduler
 WORKERS_TIMEOUT = 60  # seconds to wait for a first worker
 
-#: Test hook, read on the workers: a worker process grading this student's submission exits at once,
-#: as if the submission had crashed its machine (tests/test_cluster.py, the poison submission).
-CRASH_VAR = "DLCOURSE_TEST_CRASH_WORKER_ON"
-
 INSTALL_HINT = ("install the course there (`pip install .` in the course folder, or `make install`) and start "
                 "`dask worker` from that environment")
 
@@ -138,8 +134,8 @@ def share_cores_here() -> int:
     from distributed.comm import get_address_host
 
     host = get_address_host(get_worker().address)
-    workers = get_client().scheduler_info()["workers"]
-    here = sum(info["nthreads"] for address, info in workers.items() if get_address_host(address) == host)
+    nthreads = get_client().nthreads()  # every worker (scheduler_info() lists only 5 in some releases)
+    here = sum(n for address, n in nthreads.items() if get_address_host(address) == host)
     share = max(1, cores() // max(1, here))
     os.environ.update({var: str(share) for var in THREAD_VARS})
     return share
@@ -147,14 +143,17 @@ def share_cores_here() -> int:
 
 def grade_on_worker(student, source, data, timeout, memory_gb, sandbox, code):
     """``batch.grade_task`` on a Dask worker, after the checks a worker that joined late has not had."""
-    if os.environ.get(CRASH_VAR) == student:
-        os._exit(70)  # the test's poison submission: the worker dies, Dask runs the task elsewhere
     if sandbox and not sandbox_available():
         raise WorkerUnfit(f"worker {socket.gethostname()} has no bwrap, so student code cannot be sandboxed there: "
                           "install it (apt-get install bubblewrap) and restart the worker")
     if code != code_digest():
         raise WorkerUnfit(f"worker {socket.gethostname()} has other grading code than the client: install the same "
                           "version of the course on every worker")
+    from distributed import get_worker
+
+    if get_worker().state.nthreads != 1:  # a worker that joined after the client checked them all
+        raise WorkerUnfit(f"worker {get_worker().address} runs {get_worker().state.nthreads} threads, but a worker "
+                          "grades one notebook at a time: start workers with `--nthreads 1`, or with `dlcourse worker`")
     share_cores_here()
     return grade_task(student, source, data, timeout, memory_gb, sandbox)
 
@@ -178,7 +177,11 @@ class ClusterPool:
         """Tasks in flight: one per worker thread plus a few, so that a worker that finishes has its next
         task at once, and a worker holds at most one waiting task (not the whole class), whose death
         then costs at most one innocent task a retry. Workers that join are used within 2 s."""
-        threads = sum(self.client.nthreads().values())
+        try:
+            threads = sum(self.client.nthreads().values())
+        except (OSError, TimeoutError) as err:
+            raise ClusterError(f"lost the Dask scheduler at {self.address} ({type(err).__name__}): run the same "
+                               "command again to grade the rest") from err
         return max(2, threads + math.ceil(threads / 8))
 
     def submit(self, *args):
@@ -200,6 +203,16 @@ class ClusterPool:
                                "again to grade the rest") from err
         return f"grading failed on the cluster: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
 
+    def lost(self, future, err: BaseException) -> bool:
+        """Never: Dask's scheduler grades again the tasks of a worker that died (``KilledWorker`` after that)."""
+        return False
+
     def close(self, cancel: bool = False) -> None:
-        self.executor.shutdown(wait=not cancel)
-        self.client.close()
+        """Stop the tasks (``cancel``) or wait for them, stop the workers' spare kernels, and disconnect."""
+        from .kernels import close_pools
+
+        try:
+            self.executor.shutdown(wait=not cancel)
+            self.client.run(close_pools, on_error="ignore")  # each worker's kernels started for a next submission
+        finally:
+            self.client.close()

@@ -6,7 +6,7 @@
   its student and chapter, every other row is kept. Written atomically (``write_atomic``).
 - ``.dlcourse/rows.jsonl`` (``Journal``): each row of a run, flushed to disk as it arrives, so that a run
   killed before it rewrote grades.csv (Ctrl-C, a lost client machine) loses no grade.
-- ``.dlcourse/sources.json``: the digest of the instructor source each chapter's rows were graded with.
+- ``.dlcourse/sources.json``: for each row, the digest of the instructor source it was graded with.
 - Resume (``needs_grading``): a run grades only what is new, changed, or ended in error.
 """
 
@@ -136,7 +136,7 @@ class Journal:
         if not self.path.is_file():
             return []
         rows = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for line in self.path.read_text(encoding="utf-8").split("\n"):  # not splitlines: U+2028 may be in a row
             try:
                 row = json.loads(line)
             except ValueError:
@@ -147,7 +147,10 @@ class Journal:
 
     def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = self.path.is_file() and self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n")
         self.file = open(self.path, "a", encoding="utf-8")
+        if torn:  # a run killed mid-line: the next row starts on a line of its own
+            self.file.write("\n")
         return self
 
     def append(self, row: dict) -> None:
@@ -162,24 +165,36 @@ class Journal:
         self.path.unlink(missing_ok=True)
 
 
-def record_sources(out: Path, digests: dict[str, str]) -> None:
-    """Note in OUT/.dlcourse/sources.json the instructor source (its digest) each chapter was graded with."""
+def _read_sources(out: Path) -> dict[str, dict[str, str]]:
+    """OUT/.dlcourse/sources.json: chapter -> student -> the digest of the instructor source that row was
+    graded with. (A file of an older run, chapter -> digest, counts for every student of the chapter.)"""
     path = Path(out) / ".dlcourse" / "sources.json"
     recorded = json.loads(path.read_text()) if path.is_file() else {}
-    recorded.update(digests)
+    return {c: v if isinstance(v, dict) else {"*": v} for c, v in recorded.items()}
+
+
+def record_sources(out: Path, rows: list[dict], digests: dict[str, str]) -> None:
+    """Note in OUT/.dlcourse/sources.json the instructor source (``digests``: chapter -> digest) each of
+    ``rows`` was graded with."""
+    recorded = _read_sources(out)
+    for r in rows:
+        recorded.setdefault(r["chapter"], {})[r["student"]] = digests[r["chapter"]]
+    path = Path(out) / ".dlcourse" / "sources.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(recorded, indent=1, sort_keys=True))
+    write_atomic(path, json.dumps(recorded, indent=1, sort_keys=True, ensure_ascii=False))
 
 
 def changed_sources(out: Path, digests: dict[str, str], kept: list[dict]) -> list[str]:
-    """Notes for the chapters whose instructor source (``digests``: chapter -> digest now) changed since
-    the ``kept`` rows were graded: resume compares notebooks, not tests, so those rows stay unless --force."""
-    path = Path(out) / ".dlcourse" / "sources.json"
-    recorded = json.loads(path.read_text()) if path.is_file() else {}
+    """Notes for the chapters with ``kept`` rows graded with another instructor source than today's
+    (``digests``: chapter -> digest now): resume compares notebooks, not tests, so those rows stay unless
+    --force, on every run until then."""
+    recorded = _read_sources(out)
     notes = []
     for chapter, digest in digests.items():
-        n = sum(1 for r in kept if r["chapter"] == chapter)
-        if n and chapter in recorded and recorded[chapter] != digest:
-            notes.append(f"{chapter}: the instructor's notebook or nbgrader config changed since {n} kept row(s) "
-                         "were graded; pass --force to grade them again")
+        by_student = recorded.get(chapter, {})
+        stale = [r for r in kept if r["chapter"] == chapter
+                 and by_student.get(r["student"], by_student.get("*", digest)) != digest]
+        if stale:
+            notes.append(f"{chapter}: the instructor's notebook or nbgrader config changed since {len(stale)} kept "
+                         "row(s) were graded; pass --force to grade them again")
     return notes

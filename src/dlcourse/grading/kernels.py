@@ -209,7 +209,7 @@ class KernelPool:
     """
 
     def __init__(self, sandbox: bool, memory_gb: float, cpu_seconds: int, timeout: int, warm: bool):
-        self.loop = asyncio.new_event_loop()
+        self.loop, self._thread = asyncio.new_event_loop(), None
         self.folder = Path(tempfile.mkdtemp(prefix="dlg-kernels-"))
         self.spec_dirs = [str(self.folder / "kernels")]
         self.timeout, self.warm = timeout, warm
@@ -234,16 +234,19 @@ class KernelPool:
         return await task
 
     def run(self, coro):
-        """Run ``coro`` to its end on the pool's loop; in a thread of its own when this thread runs a loop
-        already (grading called from inside a Jupyter kernel)."""
+        """Run ``coro`` to its end on the pool's loop; when this thread runs a loop already (grading called
+        from inside a Jupyter kernel), on a thread the pool keeps as long as it lives: the kernels die with
+        the thread that started them (``sandbox._die_with_parent``)."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return self.loop.run_until_complete(coro)
-        from concurrent.futures import ThreadPoolExecutor
+            if self._thread is None:
+                return self.loop.run_until_complete(coro)
+        if self._thread is None:
+            from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(1) as thread:
-            return thread.submit(self.loop.run_until_complete, coro).result()
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="dlcourse-kernels")
+        return self._thread.submit(self.loop.run_until_complete, coro).result()
 
     async def close(self) -> None:
         for task in self.spares.values():
@@ -256,6 +259,7 @@ class KernelPool:
 
 
 _POOLS: dict[tuple, KernelPool] = {}
+_POOLS_CLOSED_AT_EXIT: list = []  # not empty once close_pools is registered to run at exit
 
 
 def pool(sandbox: bool, memory_gb: float, cpu_seconds: int, timeout: int, warm: bool) -> KernelPool:
@@ -263,22 +267,26 @@ def pool(sandbox: bool, memory_gb: float, cpu_seconds: int, timeout: int, warm: 
     a pool's loop grades one submission at a time."""
     key = (sandbox, memory_gb, cpu_seconds, timeout, warm, threading.get_ident())
     if key not in _POOLS:
-        _POOLS[key] = KernelPool(*key[:5])
-        if len(_POOLS) == 1:
+        close_pools(lambda other: other[-1] == key[-1])  # other settings than before: their spares go
+        if not _POOLS_CLOSED_AT_EXIT:
             atexit.register(close_pools)
             multiprocessing.util.Finalize(None, close_pools, exitpriority=10)  # pool workers skip atexit
+            _POOLS_CLOSED_AT_EXIT.append(True)
+        _POOLS[key] = KernelPool(*key[:5])
     return _POOLS[key]
 
 
-def close_pools() -> None:
-    """Stop the spare kernels of every pool of this process (each on its own loop)."""
-    for p in list(_POOLS.values()):
+def close_pools(which=lambda key: True) -> None:
+    """Stop the spare kernels of this process's pools (those whose key ``which`` accepts), each on its own loop."""
+    for key in [k for k in _POOLS if which(k)]:
+        p = _POOLS.pop(key)
         try:
             p.run(p.close())
             p.loop.close()
-        except RuntimeError:  # its loop is running (closed from inside it): the kernels die with the process
+        except RuntimeError:  # its loop is running (grading, on another thread): its kernels die with the process
             pass
-    _POOLS.clear()
+        if p._thread is not None:
+            p._thread.shutdown(wait=False)
 
 
 def write_kernelspecs(folder: Path, sandbox: bool, memory_gb: float, cpu_seconds: int) -> None:
