@@ -134,7 +134,9 @@ def share_cores_here() -> int:
     from distributed.comm import get_address_host
 
     host = get_address_host(get_worker().address)
-    nthreads = get_client().nthreads()  # every worker (scheduler_info() lists only 5 in some releases)
+    # client.nthreads() lists every worker; scheduler_info() listed only 5 from distributed#9045 (2025.4)
+    # until distributed#9308 (2026.7), and pyproject allows those releases.
+    nthreads = get_client().nthreads()
     here = sum(n for address, n in nthreads.items() if get_address_host(address) == host)
     share = max(1, cores() // max(1, here))
     os.environ.update({var: str(share) for var in THREAD_VARS})
