@@ -449,3 +449,15 @@ def test_worker_problems_say_what_to_do():
     assert "other grading code" in problems[2]
     assert "tcp://e:1 runs 4 threads" in problems[3] and "--nthreads 1" in problems[3]
     assert grading_cluster.worker_problems({"tcp://b:1": {**ok, "bwrap": False}}, {}, "c", sandbox=False) == []
+
+
+@pytest.mark.parametrize("parent_alive", [True, False])
+def test_a_kernel_launcher_whose_grading_process_is_gone_exits(parent_alive):
+    """The student kernel's launcher asks to be killed with the grading process (PR_SET_PDEATHSIG); had that
+    process died while the launcher started (a worker SIGKILLed as it started spare kernels), no signal
+    would come, so the launcher checks the pid jupyter_client gave it (JPY_PARENT_PID) and exits."""
+    code = "from dlcourse import sandbox; sandbox._die_with_parent(); print('went on')"
+    parent = os.getpid() if parent_alive else 1  # 1: not our parent, as if ours had died and init adopted us
+    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "JPY_PARENT_PID": str(parent)},
+                          capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, "went on" in proc.stdout) == ((0, True) if parent_alive else (1, False)), proc
