@@ -123,7 +123,7 @@ class LocalPool:
     def __init__(self, jobs: int):
         self.jobs = max(1, jobs)
         self.note = None  # nothing to say about a local pool in the summary
-        self.generation, self._born = 0, {}  # future -> the generation of the executor that runs it
+        self.generation = 0  # how many executors died before this one (a future carries its executor's)
         self.executor = self._executor()
 
     def _executor(self) -> Executor:
@@ -137,16 +137,15 @@ class LocalPool:
 
     def submit(self, *args) -> Future:
         future = self.executor.submit(grade_task, *args)
-        self._born[future] = self.generation
+        future.dlcourse_generation = self.generation  # on the future: nothing kept here after it is done
         return future
 
     def lost(self, future: Future, err: BaseException) -> bool:
         """Whether ``future`` failed because its grading process died (which breaks a ProcessPoolExecutor and
         every task in flight in it); the first such failure of an executor replaces it by a new one."""
-        born = self._born.pop(future, None)
         if not isinstance(err, BrokenProcessPool):
             return False
-        if born == self.generation:
+        if getattr(future, "dlcourse_generation", None) == self.generation:
             self.executor.shutdown(wait=False, cancel_futures=True)
             self.generation += 1
             self.executor = self._executor()
