@@ -52,9 +52,16 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(ARGS)
 
+# need COMMAND PACKAGE: a Debian package the tests need (Linux only). As root it is installed with apt-get (as
+# .ci/run does); otherwise make stops at once with the one command to run.
+need = [ "$$(uname)" != Linux ] || command -v $(1) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq $(2); \
+	  else echo "make: $(1) is missing; run: sudo apt-get install $(2)"; exit 2; fi; }
+
 # Unit tests and notebook checks run on $(JOBS) workers; nbval keeps each notebook's cells on one
 # worker (--dist loadfile), since they share one kernel.
 test: install-test
+	@$(call need,bwrap,bubblewrap)
 	$(PY) -m pytest -n $(JOBS) tests
 	$(PY) -m pytest -n $(JOBS) --dist loadfile --nbval solutions \
 	    --nbval-sanitize-with autograde/nbval_sanitize.cfg -p no:cacheprovider
@@ -67,12 +74,19 @@ $(VENV)/.installed-browser: pyproject.toml $(VENV)/.installed-test
 	$(PY) -m pip install --quiet -e ".[test,browser]"
 	@touch $@
 
-test-browser: $(VENV)/.installed-browser $(VENV)/.installed-classroom
+test-browser: browser-deps $(VENV)/.installed-browser $(VENV)/.installed-classroom
 	DLCOURSE_BROWSER=1 DLCOURSE_CHROMIUM="$(CHROMIUM)" $(PY) -m pytest -s -p no:cacheprovider tests/browser $(ARGS)
 
 # The classroom: JupyterHub (the `classroom` extra) and its proxy, configurable-http-proxy, from npm into
 # classroom/node_modules (the versions of classroom/package-lock.json). Needs Node and npm (Debian:
 # apt-get install nodejs npm; .ci/run installs them).
+.PHONY: browser-deps
+browser-deps:
+	@$(call need,bwrap,bubblewrap)
+	@$(if $(CHROMIUM),true,$(call need,chromium,chromium))
+	@$(call need,node,nodejs)
+	@$(call need,npm,npm)
+
 $(VENV)/.installed-classroom: pyproject.toml classroom/package-lock.json $(VENV)/.installed
 	@command -v npm >/dev/null || { echo "npm is missing: apt-get install nodejs npm"; exit 2; }
 	$(PY) -m pip install --quiet -e ".[classroom]"

@@ -52,9 +52,20 @@ c.ClearOutput.remove_metadata_fields = ["collapsed", "scrolled", "ExecuteTime"]
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "dlcourse.grading.submission.ClearHiddenTestsAndTracebacks",
+    "dlcourse.grading.preprocessors.ClearHiddenTestsAndTracebacks",
+    "dlcourse.feedback.SanitizeOutputs",  # and it runs no script a student wrote (dlcourse.feedback)
 ]
 # ... and its maths is MathML, which browsers render without a network (nbgrader's feedback template
 # loads MathJax from a CDN: raw TeX when a student opens the file offline).
 c.HTMLExporter.filters = {"markdown2html": "dlcourse.feedback.markdown2html_mathml"}
 c.HTMLExporter.extra_template_basedirs = template_basedirs()
+
+# The formgrader's Autograde button, and a plain `nbgrader autograde`, grade as `dlcourse grade` does: the
+# student's code in a sandboxed kernel, the tests in the grader's. nbgrader's own Execute would run the tests in
+# the student's kernel, where the student's code can make them pass. (`dlcourse grade` sets its own list.)
+c.Autograde.autograde_preprocessors = [
+    "dlcourse.grading.gradebook.SecureAutograde",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]

@@ -12,8 +12,9 @@ The two sides are timed in turns (NumPy, TensorFlow, NumPy, ...) so that a busy 
 machine slows both alike; each reported time is the median of --repeat runs.
 
 Usage: python benchmarks/run.py [--repeat N] [--no-notebooks] [--no-grading] [--no-report] [--make-test]
-                                [--only SUBSTRING] [--out FILE] [--readme]
---readme also writes benchmarks/performance.json and the README's "Performance" section from this run.
+                                [--only SUBSTRING] [--out FILE] [--docs]
+--docs (or its old name --readme) also writes benchmarks/performance.json and the measured part of
+docs/maintainers/performance.md (between its performance:start and performance:end markers) from this run.
 """
 
 from __future__ import annotations
@@ -243,10 +244,10 @@ def goal_summary(rows):
 
 
 def render_markdown(result):
-    """The README's Performance section body, from one run's JSON."""
+    """The measured part of docs/maintainers/performance.md, from one run's JSON."""
     m = result["machine"]
     lines = [
-        f"Measured by `make bench ARGS=\"--make-test --readme\"` on {m['date']} at commit {m['commit']}: {m['cpus']} cores "
+        f"Measured by `make bench ARGS=\"--make-test --docs\"` on {m['date']} at commit {m['commit']}: {m['cpus']} cores "
         f"({m['cpu']}), {m['memory_gb']} GB RAM, {m['platform']}, Python {m['python']}, NumPy {m['numpy']}, "
         f"{m['device']}. The same run wrote `benchmarks/performance.json`. Each time is the median of "
         f"{result['repeat']} runs, NumPy and TensorFlow timed in turns in one process; the goals are issue 9's "
@@ -294,16 +295,19 @@ def render_markdown(result):
     return "\n".join(lines)
 
 
-README_START, README_END = "<!-- performance:start -->", "<!-- performance:end -->"
+PERFORMANCE_DOC = ROOT / "docs" / "maintainers" / "performance.md"
+DOC_START, DOC_END = "<!-- performance:start -->", "<!-- performance:end -->"
 
 
-def write_readme(result, readme=ROOT / "README.md"):
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise SystemExit(f"{readme} has no {README_START} ... {README_END} markers to fill in")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_START}\n{render_markdown(result)}\n{README_END}{tail}")
+def write_docs(result, doc=PERFORMANCE_DOC):
+    """Replace what lies between the markers of ``doc`` with ``render_markdown(result)``; the prose around
+    them (what the figures say, their history) is left as it is."""
+    text = doc.read_text(encoding="utf-8")
+    if text.count(DOC_START) != 1 or text.count(DOC_END) != 1 or text.index(DOC_START) > text.index(DOC_END):
+        raise SystemExit(f"{doc} needs one {DOC_START} line, then one {DOC_END} line, to fill in between")
+    head, rest = text.split(DOC_START, 1)
+    _, tail = rest.split(DOC_END, 1)
+    doc.write_text(f"{head}{DOC_START}\n{render_markdown(result)}\n{DOC_END}{tail}", encoding="utf-8")
 
 
 def main(argv=None):
@@ -315,13 +319,13 @@ def main(argv=None):
     parser.add_argument("--make-test", action="store_true", help="also time `make test` (several minutes)")
     parser.add_argument("--only", help="run only the operations whose name contains this")
     parser.add_argument("--out", default=str(HERE / "results" / "latest.json"), help="JSON output file")
-    parser.add_argument("--readme", action="store_true",
-                        help="also write benchmarks/performance.json and README.md's Performance section")
+    parser.add_argument("--docs", "--readme", dest="docs", action="store_true",
+                        help="also write benchmarks/performance.json and docs/maintainers/performance.md's figures")
     args = parser.parse_args(argv)
     if args.repeat < 5:
         parser.error("--repeat must be at least 5 (the median of fewer runs is noise)")
-    if args.readme and (args.only or args.no_notebooks or args.no_grading or args.no_report or not args.make_test):
-        parser.error("--readme reports everything: use it with --make-test and without --only/--no-*")
+    if args.docs and (args.only or args.no_notebooks or args.no_grading or args.no_report or not args.make_test):
+        parser.error("--docs reports everything: use it with --make-test and without --only/--no-*")
 
     machine = machine_info()
     rows = time_operations(load_cases(args.only), args.repeat)
@@ -376,10 +380,10 @@ def main(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"\nwrote {out}")
-    if args.readme:
+    if args.docs:
         (HERE / "performance.json").write_text(json.dumps(result, indent=2) + "\n")
-        write_readme(result)
-        print(f"wrote {HERE / 'performance.json'} and README.md's Performance section")
+        write_docs(result)
+        print(f"wrote {HERE / 'performance.json'} and {PERFORMANCE_DOC.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""The adversarial class: chapter 0 submitted in every bad way a grader meets, for tests/test_grading.py
-(a local pool) and tests/test_cluster.py (a Dask cluster).
+"""The adversarial class: chapter 0 submitted in every bad way a grader meets, for tests/grading/test_batch.py
+(a local pool) and tests/grading/test_cluster.py (a Dask cluster).
 
 Submissions are built from chapter 0's student notebook, with answer cells filled from the solution
 (right), left as stubs, or replaced by hostile code. Expected scores come from the chapter's test-cell
@@ -8,10 +8,12 @@ points, never from a previous run.
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import hashlib
 import os
 import pickle
+import shutil
 import subprocess
 import unicodedata
 import uuid
@@ -153,7 +155,9 @@ def rel_error(a, b):
     return float(tf.reduce_max(tf.abs(a - b) / tf.maximum(1e-8, tf.abs(a) + tf.abs(b))))
 """
 EXIT = "def rel_error(a, b):\n    import os\n    os._exit(1)\n"
-SPAWN = "\nimport subprocess\nsubprocess.Popen(['sleep', '613.25'], start_new_session=True)\n"
+# prints that the process runs: test_no_process_outlives_the_batch then knows it was started
+SPAWN = ("\nimport subprocess\n_p = subprocess.Popen(['sleep', '613.25'], start_new_session=True)\n"
+         "print('spawned sleep 613.25, running:', _p.poll() is None)\n")
 JUNK = """
 _solution_rel_error = rel_error
 def rel_error(a, b):
@@ -173,7 +177,29 @@ def numerical_gradient(f, x, h=1e-5):
     x[...] = 0.0  # zero the input, so that a reference computed from it afterwards is zero too
     return np.zeros(np.shape(x))
 """
-CHEATS = ("trent", "astrid", "mona", "sybil", "eve", "kira", "ken", "oscar", "pam", "jack", "zed", "fay")
+# kay: correct answers that store every call's arguments in the kernel keyring (ctypes syscalls) and print
+# what an earlier call stored: the keyring was a channel from the hidden kernel to the visible one, and from one
+# submission to the next (the keys outlived the batch).
+KEYRING_SNOOP = """
+import ctypes as _ct, platform as _pf
+_libc = _ct.CDLL(None, use_errno=True)
+_ADD_KEY, _KEYCTL = {"x86_64": (248, 250), "aarch64": (217, 219)}[_pf.machine()]
+def _stash_and_peek(tag, value):
+    _libc.syscall(_ADD_KEY, b"user", tag.encode(), value.encode(), len(value.encode()), -4)
+    serial = _libc.syscall(_KEYCTL, 10, -4, b"user", b"dlcourse-kay", 0)
+    if serial > 0:
+        buf = _ct.create_string_buffer(4096)
+        n = _libc.syscall(_KEYCTL, 11, serial, buf, 4096)
+        print("LEAK" + "-KEY-FOUND", buf.raw[:max(n, 0)])  # the marker is in the output only, never in the code
+_rel_error_honest = rel_error
+def rel_error(a, b):
+    _stash_and_peek("dlcourse-kay", repr((a, b))[:2000])
+    return _rel_error_honest(a, b)
+"""
+CHEATS = ("trent", "astrid", "mona", "sybil", "eve", "kira", "ken", "oscar", "pam", "jack", "zed", "fay", "kay")
+#: Notebooks that are links: to the solution (linus), to another student's notebook (lena), a student folder
+#: that links to another's (dirk), a hard link to a copy of the solution outside the folder (hardy). None is read.
+LINKED = ("linus", "lena", "dirk", "hardy")
 
 
 def forged():
@@ -193,7 +219,7 @@ def write_nb(path: Path, nb) -> None:
     nbformat.write(nb, path)
 
 STUDENTS = {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivan", "judy", "mallory", "José", "李雷",
-            "olga", "zoe", *CHEATS}
+            "olga", "zoe", *CHEATS, *LINKED}
 
 
 def nb_path(subs: Path, student: str) -> Path:
@@ -239,7 +265,25 @@ def write_adversarial_class(subs: Path) -> set[str]:
     for student, (rel_answer, ng_answer) in cheats.items():
         write_nb(nb_path(subs, student), answered(student_nb(), rel_error=rel_answer, numerical_gradient=ng_answer))
     write_nb(nb_path(subs, "fay"), forged())
+    write_nb(nb_path(subs, "kay"), answered(student_nb(), rel_error=ANSWERS["rel_error"] + KEYRING_SNOOP))
+    for student, target in (("linus", notebooks.solution_path(CH, ROOT)), ("lena", nb_path(subs, "alice"))):
+        nb_path(subs, student).parent.mkdir(parents=True)
+        nb_path(subs, student).symlink_to(target)
+    (subs / "dirk").symlink_to(subs / "alice", target_is_directory=True)
+    outside = subs.parent / "outside-the-submissions"
+    outside.mkdir(exist_ok=True)
+    write_nb(outside / "solution-copy.ipynb", SOLUTION)
+    nb_path(subs, "hardy").parent.mkdir(parents=True)
+    os.link(outside / "solution-copy.ipynb", nb_path(subs, "hardy"))
     return STUDENTS
+
+
+def copy_class(subs: Path, dest: Path) -> None:
+    """A copy of the class ``write_adversarial_class`` wrote in ``subs``: mtimes kept (the same José is graded),
+    links kept as links, and hardy's notebook a hard link again to the same file outside the folder."""
+    shutil.copytree(subs, dest, symlinks=True)
+    os.unlink(nb_path(dest, "hardy"))  # copytree copies a hard link as a file of its own
+    os.link(subs.parent / "outside-the-submissions" / "solution-copy.ipynb", nb_path(dest, "hardy"))
 
 
 def once(tmp_path_factory, worker_id: str, name: str, make):
@@ -281,8 +325,19 @@ def _grade_with_jobs_2(folder: Path) -> dict:
 
 
 def graded_with_jobs_2(tmp_path_factory, worker_id: str) -> dict:
-    """The class graded with ``--jobs 2`` (local pool), once per test session: tests/test_grading.py checks
-    its rows, tests/test_cluster.py compares the cluster's with them. ``subs`` must stay unchanged
+    """The class graded with ``--jobs 2`` (local pool), once per test session: tests/grading/test_batch.py checks
+    its rows, tests/grading/test_cluster.py compares the cluster's with them. ``subs`` must stay unchanged
     (test_grading checks it against ``before``); ``tag`` is the hostile notebook's PROBE_TAG (each xdist
     worker imports this module with its own)."""
     return once(tmp_path_factory, worker_id, "jobs2-class", _grade_with_jobs_2)
+
+
+def read_csv(path: Path) -> list[dict]:
+    """The rows of a CSV file (grades.csv, an export) as dicts."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def read_rows(out: Path) -> list[dict]:
+    """The rows of ``out``/grades.csv."""
+    return read_csv(out / "grades.csv")

@@ -11,3 +11,7 @@ Modules, one concern each:
 """
 
 __version__ = "0.1.0"
+
+from ._lazy_imports import defer_rfc3987_syntax as _defer
+
+_defer()  # before anything imports nbformat (and so jsonschema): see dlcourse._lazy_imports

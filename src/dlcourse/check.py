@@ -32,7 +32,7 @@ __all__ = [
     "gradient_check",
 ]
 
-#: Max relative error allowed, by kind of comparison (see shared/reference.md).
+#: Max relative error allowed, by kind of comparison (see docs/maintainers/reference.md).
 TOLERANCES: dict[str, float] = {
     "forward64": 1e-10,  # NumPy vs Keras, float64, forward pass
     "attention64": 1e-7,  # NumPy vs Keras attention, float64 (softmax of long sums)

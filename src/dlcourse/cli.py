@@ -19,7 +19,8 @@ The course folder is --course, else $DLCOURSE_ROOT, else the one the working dir
 notebook, then the working directory) lies in. Without one, check grades with the notebook's own visible tests.
 
 Maintainers:
-  dlcourse generate [CHAPTER ...]   student notebooks from the solutions (nbgrader generate_assignment)
+  dlcourse generate [CHAPTER ...]   student notebooks from the solutions (nbgrader generate_assignment),
+                                    dlcourse/given/ and the exercise map docs/exercises.md
   dlcourse execute [CHAPTER ...]    re-execute solution notebooks in place, storing their outputs
 """
 
@@ -33,6 +34,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import notebooks
+from .sandbox import no_bwrap, sandbox_available
 
 
 def _course(args):
@@ -54,7 +56,13 @@ def _chapters(names):
 
 
 def cmd_generate(args) -> int:
+    for path in notebooks.save_given(_chapters(args.chapters)):
+        print(f"wrote {path.relative_to(path.parents[3])}")
     for path in notebooks.generate_student_notebooks(_chapters(args.chapters)):
+        print(f"wrote {path.relative_to(notebooks.course_root())}")
+    from . import exercise_map  # the map covers every chapter, whichever were generated
+
+    if (path := exercise_map.write()) is not None:
         print(f"wrote {path.relative_to(notebooks.course_root())}")
     return 0
 
@@ -70,14 +78,14 @@ def cmd_grade(args) -> int:
     from . import grading
 
     sandbox = not args.no_sandbox
-    if sandbox and not grading.sandbox_available():
-        print("dlcourse grade: bwrap is not installed, so student code cannot be sandboxed.\n"
-              "Install it (Debian/Ubuntu: apt-get install bubblewrap), or pass --no-sandbox if you trust "
-              "every submission.", file=sys.stderr)
+    if sandbox and not sandbox_available():
+        print(f"dlcourse grade: {no_bwrap('this machine', no_sandbox=True)}", file=sys.stderr)
         return 2
-    if args.roster and not os.path.isfile(args.roster):
-        print(f"dlcourse grade: no such roster: {args.roster}", file=sys.stderr)
-        return 2
+    for what, given in (("roster", args.roster), ("assignments file", args.assignments),
+                        ("extensions file", args.extensions)):
+        if given and not os.path.isfile(given):
+            print(f"dlcourse grade: no such {what}: {given}", file=sys.stderr)
+            return 2
 
     from .grading import gradebook
 
@@ -95,23 +103,36 @@ def cmd_grade(args) -> int:
               "command again to grade the rest.", file=sys.stderr)
         return 130
     if collected:
-        notes += gradebook.record_collected(collected, results, Path(args.out) / "feedback")
+        from .grading import exports
+
+        try:  # names for the formgrader; a broken roster is reported by the report step below
+            roster = exports.read_roster(args.roster) if args.roster else exports.remember(Path(args.out))["roster"]
+        except ValueError:
+            roster = None
+        names = {student: entry.get("name", "") for student, entry in (roster or {}).items()}
+        notes += gradebook.record_collected(collected, results, Path(args.out) / "feedback", names)
+        notes += gradebook.bring_back_manual_grades(collected, Path(args.out))
+        args.due_dates = gradebook.due_dates(collected)
     print(grading.summary(results, notes))
     print(f"wrote {args.out}/grades.csv and {args.out}/feedback/")
     if collected:
         chapters = " ".join(sorted({r.chapter for r in results}))
         print(f"and, for nbgrader: the scores in {collected}/gradebook.db (which the formgrader reads), the feedback "
-              f"in {collected}/feedback/; hand it back with: nbgrader release_feedback {chapters}")
+              f"in {collected}/feedback/; hand it back with:\n  cd {collected} && "
+              f"{Path(sys.executable).with_name('nbgrader')} release_feedback {chapters}")
     if args.no_report:
         return 0
     return cmd_report(args)
 
 
 def cmd_report(args) -> int:
-    from .grading import report
+    from .grading import late, report
 
     try:
-        index = report.build_report(args.out, roster_path=args.roster, threshold=args.similarity_threshold)
+        policy = late.Policy(args.late_penalty, args.grace) if args.late_penalty is not None else None
+        index = report.build_report(args.out, roster_path=args.roster, threshold=args.similarity_threshold,
+                                    assignments_path=args.assignments, extensions_path=args.extensions,
+                                    policy=policy, due_dates=getattr(args, "due_dates", None))
     except (ValueError, FileNotFoundError) as err:
         print(f"dlcourse report: {err}", file=sys.stderr)
         return 2
@@ -122,16 +143,14 @@ def cmd_report(args) -> int:
 
 def cmd_worker(args) -> int:
     """``dask worker ADDRESS --nthreads 1 --nworkers N``: N gradings at once on this machine."""
-    from . import grading
-    from .grading import batch
+    from .grading import task
 
-    if not grading.sandbox_available():
-        print("dlcourse worker: bwrap is not installed, so this machine cannot grade sandboxed: install it "
-              "(Debian/Ubuntu: apt-get install bubblewrap)", file=sys.stderr)
+    if not sandbox_available():
+        print(f"dlcourse worker: {no_bwrap('this machine')}", file=sys.stderr)
         return 2
     dask = Path(sys.executable).with_name("dask")
     target = ["--scheduler-file", args.address] if args.address.endswith(".json") else [args.address]
-    argv = [str(dask), "worker", *target, "--nthreads", "1", "--nworkers", str(args.nworkers or batch.cores()),
+    argv = [str(dask), "worker", *target, "--nthreads", "1", "--nworkers", str(args.nworkers or task.cores()),
             *args.dask_args]
     print(" ".join(argv), flush=True)
     os.execv(argv[0], argv)
@@ -156,7 +175,7 @@ def cmd_check(args) -> int:
         print(f"dlcourse check: cannot tell the chapter of {path.name}; pass --chapter, one of "
               f"{notebooks.chapter_ids(root)}", file=sys.stderr)
         return 2
-    sandbox = grading.sandbox_available()
+    sandbox = sandbox_available()
     if not sandbox:
         print("(bwrap not found: grading without a sandbox, which is fine for your own code)")
     if root is not None:
@@ -170,7 +189,7 @@ def cmd_check(args) -> int:
         source = grading.ChapterSource.from_notebook(path, chapter)
     result = grading.grade_one("you", source, path, None, timeout=args.timeout, sandbox=sandbox)
     if result.status == "unreadable":
-        print(f"dlcourse check: {path} is not a readable Jupyter notebook", file=sys.stderr)
+        print(f"dlcourse check: {path.name}: {result.detail}", file=sys.stderr)
         return 1
     print(grading.self_check_table(result))
     if root is None:
@@ -184,19 +203,20 @@ def cmd_classroom(args) -> int:
     return classroom.main(args)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="dlcourse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_generate(sub) -> None:
     p = sub.add_parser("generate", help="regenerate notebooks/ from solutions/ with nbgrader")
     p.add_argument("chapters", nargs="*", help="chapter ids (default: all)")
     p.set_defaults(func=cmd_generate)
 
+
+def _add_execute(sub) -> None:
     p = sub.add_parser("execute", help="re-execute solution notebooks in place")
     p.add_argument("chapters", nargs="*", help="chapter ids (default: all)")
     p.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
     p.set_defaults(func=cmd_execute)
 
+
+def _add_check(sub) -> None:
     p = sub.add_parser("check", help="grade one notebook of yours, as the instructor would")
     p.add_argument("notebook", help="path to your notebook, e.g. notebooks/ch00_start/ch00_start.ipynb")
     p.add_argument("--chapter", help="chapter id (default: the notebook's file name)")
@@ -206,14 +226,28 @@ def main(argv=None) -> int:
                                     "notebook's visible tests only)")
     p.set_defaults(func=cmd_check)
 
-    from .grading import intake, similarity
 
-    def report_options(p):
-        p.add_argument("--roster", help="CSV mapping our student ids to the LMS's: columns student, lms_id, name "
-                                        "(and optionally section, sis_user_id, sis_login_id)")
-        p.add_argument("--similarity-threshold", type=float, default=similarity.DEFAULT_THRESHOLD,
-                       help=f"flag pairs whose answer code is at least this alike, 0 to 1 "
-                            f"(default {similarity.DEFAULT_THRESHOLD})")
+def _report_options(p) -> None:
+    from .grading import similarity
+
+    p.add_argument("--roster", help="CSV mapping our student ids to the LMS's: columns student, lms_id, name "
+                                    "(and optionally section, sis_user_id, sis_login_id)")
+    p.add_argument("--assignments", help="CSV naming each chapter's LMS assignment: columns chapter, name, and "
+                                         "optionally lms_id (Canvas's assignment id) and due (its due date). Kept "
+                                         "in OUT with the roster, so a later run writes the same columns")
+    p.add_argument("--extensions", help="CSV of extensions: columns student, chapter, hours (kept in OUT)")
+    p.add_argument("--late-penalty", type=float, metavar="PERCENT",
+                   help="late work loses PERCENT %% of the chapter's points per day or part of one after the due "
+                        "date and any extension (kept in OUT; default 0: late work is marked, not penalised)")
+    p.add_argument("--grace", type=float, default=0.0, metavar="MINUTES",
+                   help="minutes after the due date that are not late (with --late-penalty)")
+    p.add_argument("--similarity-threshold", type=float, default=similarity.DEFAULT_THRESHOLD,
+                   help=f"flag pairs whose answer code is at least this alike, 0 to 1 "
+                        f"(default {similarity.DEFAULT_THRESHOLD})")
+
+
+def _add_grade(sub) -> None:
+    from .grading import intake
 
     p = sub.add_parser("grade", help="grade a class's submissions", formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Grade a class. The submissions are a folder or a .zip in one of these layouts "
@@ -240,28 +274,49 @@ def main(argv=None) -> int:
     p.add_argument("--no-report", action="store_true", help="do not write OUT/report/ at the end")
     p.add_argument("--course", help="the course folder (default: $DLCOURSE_ROOT, else the one the working "
                                     "directory lies in; for <course>/submitted, that course)")
-    report_options(p)
+    _report_options(p)
     p.set_defaults(func=cmd_grade)
 
+
+def _add_report(sub) -> None:
     p = sub.add_parser("report", help="the report of a grading run: statistics, similar pairs, gradebook exports")
     p.add_argument("out", help="the --out folder of a grading run (holding grades.csv)")
-    report_options(p)
+    _report_options(p)
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("classroom", help="start a JupyterHub classroom on 127.0.0.1 (instructor and students)")
+
+def _add_classroom(sub) -> None:
     from . import classroom
 
+    p = sub.add_parser("classroom", help="start a JupyterHub classroom on 127.0.0.1 (instructor and students)")
     classroom.add_arguments(p)
     p.set_defaults(func=cmd_classroom)
 
+
+def _add_worker(sub) -> None:
     p = sub.add_parser("worker", help="start Dask workers for `dlcourse grade --cluster` on this machine")
     p.add_argument("address", help="the scheduler's address (tcp://HOST:8786) or scheduler file (.json)")
     p.add_argument("--nworkers", type=int, help="gradings at once on this machine (default: one per core)")
     p.set_defaults(func=cmd_worker)  # any other option goes on to `dask worker` (e.g. --memory-limit 8GB, --tls-*)
 
-    args, extra = parser.parse_known_args(argv)
+
+COMMANDS = (_add_generate, _add_execute, _add_check, _add_grade, _add_report, _add_classroom, _add_worker)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``dlcourse`` command's parser: one subcommand per function of ``COMMANDS``."""
+    p = argparse.ArgumentParser(prog="dlcourse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    p = parser()
+    args, extra = p.parse_known_args(argv)
     if extra and args.command != "worker":
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
     args.dask_args = extra
     return args.func(args)
 

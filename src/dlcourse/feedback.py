@@ -18,10 +18,24 @@ feedback one included, imports the macro from that file by name.
 
 Only Markdown cells' maths is converted; a code cell's ``text/latex`` output stays TeX (the course's
 notebooks show none).
+
+The feedback runs no script a student wrote (the instructor opens it from the report, the student from the
+exchange or the formgrader). Three layers, each enough alone for scripts:
+
+- Markdown is rendered, then its HTML is cleaned (``sanitize``, bleach's allowlist: the course's own markup, the
+  MathML of its maths; no script, no event handler, no style, no ``javascript:`` link). A tag that is not
+  allowed shows as text, so the instructor sees what was tried.
+- Code cells' outputs pass through ``SanitizeOutputs`` (nbconvert's SanitizeHTML for outputs only): HTML and
+  Markdown outputs cleaned the same way, JavaScript, SVG and widget outputs dropped.
+- The page carries a Content-Security-Policy that forbids every script, frame, form, font and image that is
+  not inline data (``CSP``, emitted in the page's head by this package's ``mathjax.html.j2``).
+
+With no script and no style attribute, nothing can be drawn over the real score.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import os
@@ -30,7 +44,39 @@ import re
 import jinja2
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
-__all__ = ["latex_to_mathml", "markdown2html_mathml", "template_basedirs"]
+__all__ = ["latex_to_mathml", "markdown2html_mathml", "template_basedirs", "sanitize", "SanitizeOutputs", "CSP"]
+
+#: The feedback page's policy: its own inline CSS and data: images (plots), nothing else; no script at all.
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; form-action 'none'; base-uri 'none'"
+
+_MATHML = ["math", "semantics", "annotation", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup",
+           "msubsup", "mfrac", "msqrt", "mroot", "munder", "mover", "munderover", "mtable", "mtr", "mtd", "mstyle",
+           "mpadded", "mphantom", "menclose", "merror"]
+#: The markup the course's own Markdown and nbconvert's renderer use (hints in <details>, tables, headings with
+#: anchors, code), and MathML.
+ALLOWED_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt", "em", "h1",
+                "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span", "strong",
+                "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", *_MATHML]
+ALLOWED_ATTRIBUTES = {
+    "a": ["href", "title", "class", "id"], "img": ["src", "alt", "title", "width", "height"],
+    "h1": ["id"], "h2": ["id"], "h3": ["id"], "h4": ["id"], "h5": ["id"], "h6": ["id"],
+    "code": ["class"], "pre": ["class"], "span": ["class"], "div": ["class"], "td": ["align", "colspan", "rowspan"],
+    "th": ["align", "colspan", "rowspan"], "details": ["open"], "ol": ["start"],
+    "math": ["display", "xmlns"], "annotation": ["encoding"], "mo": ["stretchy", "fence", "form", "lspace", "rspace"],
+    "mstyle": ["displaystyle", "scriptlevel", "mathvariant"], "mi": ["mathvariant"], "mtext": ["mathvariant"],
+    "mtable": ["columnalign", "rowspacing", "columnspacing"], "mtd": ["columnalign"], "mspace": ["width"],
+    "mpadded": ["width", "lspace"], "menclose": ["notation"],
+}
+ALLOWED_PROTOCOLS = ["http", "https", "mailto", "data"]
+
+
+def sanitize(html_text: str) -> str:
+    """HTML with only the allowlist above: everything else escaped (shown as text), links and images only to
+    http(s), mailto and data: URLs (a ``data:`` link or image runs no script under the page's policy)."""
+    import bleach
+
+    return bleach.clean(html_text, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, protocols=ALLOWED_PROTOCOLS,
+                        strip=False, strip_comments=True)
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +132,35 @@ def markdown2html_mathml(context, source: str) -> str:
     cell = context.get("cell", {})
     path = context.get("resources", {}).get("metadata", {}).get("path", "")
     renderer = MathMLRenderer(escape=False, attachments=cell.get("attachments", {}), path=path)
-    return MarkdownWithMath(renderer=renderer).render(source)
+    return sanitize(MarkdownWithMath(renderer=renderer).render(source))
+
+
+@functools.cache
+def _sanitize_outputs_class():
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
+
+    class SanitizeOutputs(SanitizeHTML):
+        """nbconvert's SanitizeHTML for code cells' outputs only (Markdown is cleaned after rendering, in
+        ``markdown2html_mathml``), with this module's allowlist: text/html and text/markdown outputs cleaned,
+        every output type but text, images and JSON dropped (JavaScript, SVG, widgets)."""
+
+        def preprocess_cell(self, cell, resources, cell_index):
+            if cell.cell_type == "code":
+                cell.outputs = self.sanitize_code_outputs(cell.outputs)
+            elif cell.cell_type == "raw":
+                cell.source = sanitize(cell.source)
+            return cell, resources
+
+        def sanitize_html_tags(self, html_str):
+            return sanitize(html_str)
+
+    return SanitizeOutputs
+
+
+def __getattr__(name):  # SanitizeOutputs is made on first use: nbconvert's preprocessors load bleach
+    if name == "SanitizeOutputs":
+        return _sanitize_outputs_class()
+    raise AttributeError(name)
 
 
 def template_basedirs() -> list[str]:

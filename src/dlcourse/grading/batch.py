@@ -16,88 +16,23 @@ as it arrives. Only this module writes to the output folder, and only in the cli
 
 from __future__ import annotations
 
-import atexit
 import multiprocessing
-import os
 import shutil
 import tempfile
-import threading
 from collections import Counter, deque
+from dataclasses import dataclass
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-import nbformat
-
 from .. import notebooks
-from ..sandbox import THREAD_VARS
-from . import grades, intake, kernels, similarity
+from .. import sandbox as sandbox_module
+from . import gradebook, grades, intake, kernels, late, similarity
 from .grades import Item
-from .submission import (DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, STATUSES, ChapterSource, Result, chapter_exercises,
-                         grade_one, prepare_chapter)
-
-# ---------------------------------------------------------------------------- one task: the same in a local process and on a Dask worker
-
-#: Test hook: a grading process (a --jobs N process or a Dask worker, never the client itself) given this
-#: student's submission exits at once, as if the submission had crashed it (tests/test_cluster.py's poison).
-CRASH_VAR = "DLCOURSE_TEST_CRASH_WORKER_ON"
-_prepared: dict[str, tuple[Path, dict]] = {}  # ChapterSource.digest() -> (its nbgrader template, its exercises)
-_prepared_lock = threading.Lock()
-
-
-def _prepare(source: ChapterSource) -> tuple[Path, dict]:
-    """The chapter's nbgrader template (``prepare_chapter``) and exercises, made the first time this
-    process grades the chapter."""
-    digest = source.digest()
-    with _prepared_lock:
-        if digest not in _prepared:
-            folder = Path(tempfile.mkdtemp(prefix="dlg-template-"))
-            atexit.register(shutil.rmtree, folder, True)
-            _prepared[digest] = prepare_chapter(source, folder / "course"), source.exercises()
-        return _prepared[digest]
-
-
-def grade_task(student: str, source: ChapterSource, data: bytes | None, timeout: int, memory_gb: float,
-               sandbox: bool) -> tuple[Result, bytes | None]:
-    """Grade one submission (its bytes; None when missing) -> (its Result, its feedback HTML or None).
-
-    Needs no course folder and writes only to temporary folders: the caller writes the output folder.
-    The kernels of the next submission start while this one is graded (``kernels.KernelPool``).
-    """
-    if os.environ.get(CRASH_VAR) == student and multiprocessing.parent_process() is not None:
-        os._exit(70)
-    template, exercises = _prepare(source)
-    with tempfile.TemporaryDirectory(prefix="dlg-feedback-") as tmp:
-        result = grade_one(student, source, data, Path(tmp), timeout=timeout, memory_gb=memory_gb,
-                           sandbox=sandbox, template=template, exercises=exercises, warm=True)
-        html = Path(tmp) / f"{source.chapter}.html"
-        return result, (html.read_bytes() if html.is_file() else None)
-
-
-def shippable(source: ChapterSource) -> ChapterSource:
-    """``source`` with the instructor notebook's outputs cleared: what a task carries (a chapter's 100 kB,
-    not its 750). Grading never uses them: nbgrader's generate_assignment clears outputs first."""
-    nb = source.notebook
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    files = {**source.files, f"{source.chapter}.ipynb": nbformat.writes(nb).encode("utf-8")}
-    return ChapterSource(source.chapter, files, source.config_text)
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def _share_cores(jobs: int) -> None:
-    """Worker start-up for ``--jobs N``: each of the N kernels gets cores // N threads (at least 1).
-
-    Otherwise every kernel's OpenBLAS and TensorFlow start a thread per core, N times over, and the
-    kernels spend the time switching. A value the instructor already set is kept.
-    """
-    for var in THREAD_VARS:
-        os.environ.setdefault(var, str(max(1, cores() // jobs)))
+from .submission import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, STATUSES, ChapterSource, Result, chapter_exercises
+from .cluster import ClusterPool
+from .task import grade_task, shippable, share_cores
+from .text import error_of
 
 
 # ---------------------------------------------------------------------------- the local pool
@@ -129,7 +64,7 @@ class LocalPool:
     def _executor(self) -> Executor:
         return _InProcess() if self.jobs == 1 else ProcessPoolExecutor(
             max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_share_cores, initargs=(self.jobs,))
+            initializer=share_cores, initargs=(self.jobs,))
 
     def window(self) -> int:
         """How many tasks may be in flight: enough to keep every process busy."""
@@ -153,7 +88,7 @@ class LocalPool:
 
     def failure(self, err: BaseException) -> str:
         """The ``detail`` of an error row for a task that raised ``err``."""
-        return f"grading failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        return f"grading failed: {error_of(err)}"
 
     def close(self, cancel: bool = False) -> None:
         self.executor.shutdown(wait=not cancel, cancel_futures=cancel)
@@ -182,6 +117,13 @@ def run_tasks(pool, items: list[Item], sources: dict, options: tuple, arrived, b
     alone: set[Item] = set()
 
     def submit(item: Item) -> None:
+        if isinstance(item.path, intake.Refused):  # not read at all: an unreadable row that says why
+            points = sources[item.chapter].exercises()
+            arrived(item, Result(item.student, item.chapter, "unreadable", detail=str(item.path),
+                                 max_score=sum(points.values()),
+                                 exercises={ex: (0.0, pts) for ex, pts in points.items()}), None)
+            bar.update(1)
+            return
         data = item.path.read_bytes() if item.path is not None else None
         pending[pool.submit(item.student, sources[item.chapter], data, *options)] = item
 
@@ -240,62 +182,96 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
     (intake.NoNotebooks among them) when there is nothing to grade, RuntimeError when the pool or the
     cluster cannot go on (the rows so far are kept).
     """
-    from tqdm.auto import tqdm
-
     root = root or notebooks.course_root()
     known = notebooks.chapter_ids(root)
     if chapter is not None and chapter not in known:
         raise ValueError(f"unknown chapter {chapter!r}; expected one of {known}")
-    chapters = [chapter] if chapter else known
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="dlg-batch-") as work:
         folder, notes = intake.unpack(Path(submissions), Path(work))
-        found, warnings = intake.find_submissions(folder, chapters, root)
+        found, warnings = intake.find_submissions(folder, [chapter] if chapter else known, root)
         notes += warnings
         out.mkdir(parents=True, exist_ok=True)
         items = [Item(s, c, p, grades.sha256_of(p)) for s, c, p in found]  # hashed before grading
-        sources = {c: shippable(ChapterSource.from_course(c, root)) for c in sorted({i.chapter for i in items})}
-        points = {c: source.exercises() for c, source in sources.items()}
-        answer_ids = {c: similarity.chapter_answer_ids(c, root) for c in points}
-        stubs = {c: similarity.chapter_stubs(c, root) for c in points}
+        run = _Run(out, _Chapters.of(sorted({i.chapter for i in items}), root), root, known)
+        todo = run.resume(items, force, notes)
+        if todo and cluster is None:  # on a cluster, each worker's machine decides (its own sandbox)
+            notes.append(f"limits of a student kernel: {sandbox_module.memory_bound(memory_gb, sandbox)}")
+        results = run.grade(todo, lambda: _open_pool(todo, jobs, cluster, sandbox, notes),
+                            (timeout, memory_gb, sandbox), progress, notes)
+    results.sort(key=lambda r: (r.student, r.chapter))
+    return results, notes
 
-        path, journal = out / "grades.csv", grades.Journal(out)
-        old_header = grades.read_grades_csv_header(path)
-        interrupted = journal.read()  # the rows of a run that died before it rewrote grades.csv
-        previous = grades.merge_rows(grades.read_grades_csv(path), interrupted)
-        by_key = {(r["student"], r["chapter"]): r for r in previous}
+
+@dataclass
+class _Chapters:
+    """What a batch needs of each chapter it grades: the task's source (``shippable``), the exercises and their
+    points, and what ``similarity`` keeps of an answer (the answer cells' ids, the stubs)."""
+
+    sources: dict[str, ChapterSource]
+    points: dict[str, dict[str, float]]
+    answer_ids: dict[str, list[str]]
+    stubs: dict[str, dict[str, str]]
+
+    @classmethod
+    def of(cls, chapters: list[str], root: Path) -> "_Chapters":
+        sources = {c: shippable(ChapterSource.from_course(c, root)) for c in chapters}
+        return cls(sources, {c: source.exercises() for c, source in sources.items()},
+                   {c: similarity.chapter_answer_ids(c, root) for c in sources},
+                   {c: similarity.chapter_stubs(c, root) for c in sources})
+
+    def digests(self) -> dict[str, str]:
+        return {c: s.digest() for c, s in self.sources.items()}
+
+
+def _open_pool(todo: list[Item], jobs: int, cluster: str | None, sandbox: bool, notes: list[str]):
+    """The pool that grades ``todo`` (None when there is nothing to grade): Dask's at ``cluster``, else local."""
+    if not todo:
+        return None
+    pool = ClusterPool(cluster, sandbox=sandbox) if cluster else LocalPool(jobs)
+    if pool.note:
+        notes.append(pool.note)
+    return pool
+
+
+class _Run:
+    """One run of ``grade_class`` into the output folder ``out``: what it keeps of earlier runs, and its rows."""
+
+    def __init__(self, out: Path, chapters: _Chapters, root: Path, known: list[str]):
+        self.out, self.chapters, self.root, self.known = out, chapters, root, known
+        self.path, self.journal = out / "grades.csv", grades.Journal(out)
+        self.old_header = grades.read_grades_csv_header(self.path)
+        interrupted = self.journal.read()  # the rows of a run that died before it rewrote grades.csv
+        self.previous = grades.merge_rows(grades.read_grades_csv(self.path), interrupted)
+        self.results: list[Result] = []
+        self.rows: list[dict] = []
+
+    def resume(self, items: list[Item], force: bool, notes: list[str]) -> list[Item]:
+        """The items to grade now (``grades.needs_grading``); a note on the rows kept."""
+        by_key = {(r["student"], r["chapter"]): r for r in self.previous}
         todo = [i for i in items if grades.needs_grading(i, by_key.get((i.student, i.chapter)), force)]
         if len(todo) < len(items):
-            notes.append(f"resumed: kept {len(items) - len(todo)} row(s) of {path} whose notebook is unchanged "
+            notes.append(f"resumed: kept {len(items) - len(todo)} row(s) of {self.path} whose notebook is unchanged "
                          "(--force grades them again)")
-            regraded = {(i.student, i.chapter) for i in todo}
-            kept = [by_key[i.student, i.chapter] for i in items if (i.student, i.chapter) not in regraded]
-            notes += grades.changed_sources(out, {c: s.digest() for c, s in sources.items()}, kept)
+        # every row of grades.csv not graded now, those of students outside this run's submissions included (a
+        # one-student re-grade into the class's folder): graded with an older source, each is noted
+        regraded = {(i.student, i.chapter) for i in todo}
+        kept = [r for r in self.previous if (r["student"], r["chapter"]) not in regraded]
+        notes += grades.changed_sources(self.out, self.chapters.digests(), kept)
+        return todo
 
-        results, rows = [], []
-
-        def arrived(item: Item, result: Result, html: bytes | None) -> None:
-            _write_outputs(out, item, html, answer_ids[item.chapter], stubs[item.chapter])  # then its row
-            row = grades.result_row(result, item.sha256)
-            book.append(row)
-            rows.append(row)
-            results.append(result)
+    def grade(self, todo: list[Item], open_pool, options: tuple, progress: bool, notes: list[str]) -> list[Result]:
+        """Grade ``todo`` on the pool ``open_pool()`` opens, each row journaled as it arrives; grades.csv
+        rewritten at the end, also after Ctrl-C or a lost cluster. Returns the Results of this run."""
+        from tqdm.auto import tqdm
 
         pool, completed = None, False
         try:
-            if todo:
-                if cluster:
-                    from .cluster import ClusterPool
-
-                    pool = ClusterPool(cluster, sandbox=sandbox)
-                else:
-                    pool = LocalPool(jobs)
-                if pool.note:
-                    notes.append(pool.note)
-            with journal as book, tqdm(total=len(todo), desc="grading", unit="notebook",
-                                      disable=not (progress and todo)) as bar:
+            pool = open_pool()
+            with self.journal as self.book, tqdm(total=len(todo), desc="grading", unit="notebook",
+                                                 disable=not (progress and todo)) as bar:
                 if pool is not None:
-                    run_tasks(pool, todo, sources, (timeout, memory_gb, sandbox), arrived, bar)
+                    run_tasks(pool, todo, self.chapters.sources, options, self.arrived, bar)
             completed = True
         finally:
             if pool is not None:
@@ -303,17 +279,31 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
                     pool.close(cancel=not completed)
                 except Exception as err:  # noqa: BLE001 -- a lost scheduler: grades.csv is written all the same
                     notes.append(f"could not close the pool cleanly ({type(err).__name__}: {err})")
-            # Also after Ctrl-C or a lost cluster: what was graded is kept (every row the journal holds, one
-            # written just before a Ctrl-C included). A run that graded nothing leaves grades.csv as it was.
-            journaled = journal.read()
-            if journaled or (completed and not path.exists()):
-                merged = grades.merge_rows(previous, journaled)
-                columns = {c: chapter_exercises(c, root) for c in {r["chapter"] for r in merged} & set(known)}
-                grades.write_grades_csv(merged, path, grades.exercise_columns({**columns, **points}, old_header))
-                grades.record_sources(out, rows, {c: s.digest() for c, s in sources.items()})
-            journal.remove()
-    results.sort(key=lambda r: (r.student, r.chapter))
-    return results, notes
+            self.write_grades(completed)
+        return self.results
+
+    def arrived(self, item: Item, result: Result, html: bytes | None) -> None:
+        """One graded submission: its files, then its row (in the journal first)."""
+        if html is None and result.status in ("error", "unreadable"):  # why, for the learner too
+            html = intake.rejection_html(result)
+        _write_outputs(self.out, item, html, self.chapters.answer_ids[item.chapter], self.chapters.stubs[item.chapter])
+        gradebook.write_autograded(self.out, result)  # for the formgrader; dropped from the result (memory)
+        row = grades.result_row(result, item.sha256, late.submitted_at(item.path))
+        self.book.append(row)
+        self.rows.append(row)
+        self.results.append(result)
+
+    def write_grades(self, completed: bool) -> None:
+        """grades.csv: the earlier rows merged with every row the journal holds (one written just before a
+        Ctrl-C included). A run that graded nothing leaves grades.csv as it was."""
+        journaled = self.journal.read()
+        if journaled or (completed and not self.path.exists()):
+            merged = grades.merge_rows(self.previous, journaled)
+            columns = {c: chapter_exercises(c, self.root) for c in {r["chapter"] for r in merged} & set(self.known)}
+            grades.write_grades_csv(merged, self.path,
+                                    grades.exercise_columns({**columns, **self.chapters.points}, self.old_header))
+            grades.record_sources(self.out, self.rows, self.chapters.digests())
+        self.journal.remove()
 
 
 def _write_outputs(out: Path, item: Item, html: bytes | None, answer_ids: list[str], stubs: dict[str, str]) -> None:
@@ -324,7 +314,8 @@ def _write_outputs(out: Path, item: Item, html: bytes | None, answer_ids: list[s
     if html is not None:
         feedback.mkdir(parents=True, exist_ok=True)
         grades.write_atomic(feedback / f"{item.chapter}.html", html)
-    similarity.save_answer(item.path, out / "answers" / item.student / f"{item.chapter}.py", answer_ids, stubs)
+    notebook = None if isinstance(item.path, intake.Refused) else item.path
+    similarity.save_answer(notebook, out / "answers" / item.student / f"{item.chapter}.py", answer_ids, stubs)
 
 
 def summary(results, notes=()) -> str:

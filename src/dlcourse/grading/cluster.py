@@ -6,7 +6,7 @@ The client connects to a scheduler (``tcp://HOST:8786``, or the JSON file ``dask
 from ``batch.run_tasks``, the loop the local pool uses too. A task carries what grading needs, the
 chapter's ``ChapterSource`` and the submission's bytes, and brings back the row and the feedback
 HTML: a worker needs the package and bubblewrap, not the course folder, and only the client writes
-the output folder. Each worker process makes a chapter's nbgrader template once (``batch._template``).
+the output folder. Each worker process makes a chapter's nbgrader template once (``task._prepare``).
 
 Nothing is lost: Dask's scheduler runs the tasks of a worker that dies again on another worker, and
 after ``distributed.scheduler.allowed-failures`` deaths (3 by default) it gives the task up with
@@ -15,7 +15,7 @@ after ``distributed.scheduler.allowed-failures`` deaths (3 by default) it gives 
 Use ``--nworkers N`` for N gradings at once on one machine.
 
 Security: a worker runs whatever a client sends it. Keep the scheduler on a private network and use
-Dask's TLS (``tls://`` addresses with certificates, README "Instructors").
+Dask's TLS (``tls://`` addresses with certificates, docs/instructors.md, "A MOOC").
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ from pathlib import Path
 
 import dlcourse
 
-from ..sandbox import THREAD_VARS, sandbox_available
-from .batch import cores, grade_task
+from ..sandbox import THREAD_VARS, no_bwrap, sandbox_available
+from .kernels import close_pools
+from .task import cores, grade_task
+from .text import error_of
 
 CONNECT_TIMEOUT = 10  # seconds to reach the scheduler
 WORKERS_TIMEOUT = 60  # seconds to wait for a first worker
@@ -71,16 +73,13 @@ def worker_problems(facts: dict, nthreads: dict, code: str, sandbox: bool) -> li
     problems = []
     for address, fact in sorted(facts.items()):
         if isinstance(fact, BaseException):
-            problems.append(f"worker {address} cannot run dlcourse ({type(fact).__name__}: "
-                            f"{str(fact).splitlines()[0] if str(fact) else ''}): {INSTALL_HINT}")
+            problems.append(f"worker {address} cannot run dlcourse ({error_of(fact)}): {INSTALL_HINT}")
         elif fact["code"] != code:
             problems.append(f"worker {address} has other grading code than this machine (dlcourse in "
                             f"{fact['package']}): install the same version of the course on every worker and on "
                             "this machine")
         elif sandbox and not fact["bwrap"]:
-            problems.append(f"worker {address} has no bwrap, so student code cannot be sandboxed there: install it "
-                            "(Debian/Ubuntu: apt-get install bubblewrap) and restart the worker, or pass "
-                            "--no-sandbox if you trust every submission")
+            problems.append(no_bwrap(f"worker {address}", restart=True, no_sandbox=True))
         elif nthreads.get(address, 1) != 1:
             problems.append(f"worker {address} runs {nthreads[address]} threads, but a worker grades one notebook "
                             "at a time: start workers with `--nthreads 1` (and `--nworkers N` for N at once on one "
@@ -102,8 +101,7 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT):
             return Client(scheduler_file=address, timeout=timeout, set_as_default=False)
         return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ClusterError(f"cannot reach the Dask scheduler at {address} ({reason}): is `dask scheduler` running "
+        raise ClusterError(f"cannot reach the Dask scheduler at {address} ({error_of(err)}): is `dask scheduler` running "
                            "there, and is its port (8786 by default) open from this machine?") from err
 
 
@@ -144,10 +142,9 @@ def share_cores_here() -> int:
 
 
 def grade_on_worker(student, source, data, timeout, memory_gb, sandbox, code):
-    """``batch.grade_task`` on a Dask worker, after the checks a worker that joined late has not had."""
+    """``task.grade_task`` on a Dask worker, after the checks a worker that joined late has not had."""
     if sandbox and not sandbox_available():
-        raise WorkerUnfit(f"worker {socket.gethostname()} has no bwrap, so student code cannot be sandboxed there: "
-                          "install it (apt-get install bubblewrap) and restart the worker")
+        raise WorkerUnfit(no_bwrap(f"worker {socket.gethostname()}", restart=True))
     if code != code_digest():
         raise WorkerUnfit(f"worker {socket.gethostname()} has other grading code than the client: install the same "
                           "version of the course on every worker")
@@ -203,7 +200,7 @@ class ClusterPool:
         if isinstance(err, CancelledError):
             raise ClusterError(f"lost the Dask scheduler at {self.address} (tasks cancelled): run the same command "
                                "again to grade the rest") from err
-        return f"grading failed on the cluster: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        return f"grading failed on the cluster: {error_of(err)}"
 
     def lost(self, future, err: BaseException) -> bool:
         """Never: Dask's scheduler grades again the tasks of a worker that died (``KilledWorker`` after that)."""
@@ -211,8 +208,6 @@ class ClusterPool:
 
     def close(self, cancel: bool = False) -> None:
         """Stop the tasks (``cancel``) or wait for them, stop the workers' spare kernels, and disconnect."""
-        from .kernels import close_pools
-
         try:
             self.executor.shutdown(wait=not cancel)
             self.client.run(close_pools, on_error="ignore")  # each worker's kernels started for a next submission

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
+from . import spreadsheet
 from .submission import Result, _fmt
 
 FIRST_COLUMNS = ["student", "chapter", "score", "max_score", "status"]
-LAST_COLUMNS = ["detail", "failures", "sha256"]
+LAST_COLUMNS = ["submitted", "late_hours", "extension_hours", "penalty", "detail", "failures", "sha256"]
 
 
 class Item(NamedTuple):
@@ -38,7 +38,7 @@ class Item(NamedTuple):
 
 def sha256_of(path: Path | None) -> str:
     """The hash resume compares: of the notebook's bytes, read in blocks ("" for a missing notebook)."""
-    if path is None:
+    if path is None or isinstance(path, str):  # missing, or intake.Refused
         return ""
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -54,13 +54,13 @@ def needs_grading(item: Item, previous: dict | None, force: bool = False) -> boo
     return force or previous is None or previous.get("status") == "error" or previous.get("sha256", "") != item.sha256
 
 
-def result_row(result: Result, sha256: str = "") -> dict[str, str]:
+def result_row(result: Result, sha256: str = "", submitted: str = "") -> dict[str, str]:
     """A result as a grades.csv row (every value a string). ``failures`` is a JSON object, exercise -> the
-    first line of its first failure."""
+    first line of its first failure; ``submitted`` is when it was handed in (``late.submitted_at``)."""
     row = {"student": result.student, "chapter": result.chapter, "score": _fmt(result.score),
            "max_score": _fmt(result.max_score), "status": result.status}
     row.update({ex: _fmt(score) for ex, (score, _) in result.exercises.items()})
-    row.update(detail=result.detail, failures=json.dumps(result.failures, ensure_ascii=False) if result.failures else "",
+    row.update(submitted=submitted, detail=result.detail, failures=json.dumps(result.failures, ensure_ascii=False) if result.failures else "",
                sha256=sha256)
     return row
 
@@ -79,14 +79,14 @@ def read_grades_csv(path: Path) -> list[dict[str, str]]:
     if not Path(path).is_file():
         return []
     with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+        return spreadsheet.read_dicts(f)
 
 
 def read_grades_csv_header(path: Path) -> list[str]:
     if not Path(path).is_file():
         return []
     with open(path, newline="", encoding="utf-8") as f:
-        return next(csv.reader(f), [])
+        return [spreadsheet.read_cell(h) for h in next(csv.reader(f), [])]
 
 
 def exercise_columns(points: dict[str, dict[str, float]], old_header: list[str] = ()) -> list[str]:
@@ -117,12 +117,8 @@ def write_atomic(path: Path, text: str | bytes) -> None:
 
 
 def write_grades_csv(rows: list[dict], path: Path, exercises: list[str]) -> None:
-    """Write grades.csv (atomically): the fixed columns, ``exercises``, then detail, failures, sha256."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, [*FIRST_COLUMNS, *exercises, *LAST_COLUMNS], restval="", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(path, buf.getvalue())
+    """Write grades.csv (atomically): the fixed columns, ``exercises``, then ``LAST_COLUMNS``."""
+    write_atomic(path, spreadsheet.write_rows([*FIRST_COLUMNS, *exercises, *LAST_COLUMNS], rows, dict_rows=True))
 
 
 class Journal:
@@ -196,5 +192,5 @@ def changed_sources(out: Path, digests: dict[str, str], kept: list[dict]) -> lis
                  and by_student.get(r["student"], by_student.get("*", digest)) != digest]
         if stale:
             notes.append(f"{chapter}: the instructor's notebook or nbgrader config changed since {len(stale)} kept "
-                         "row(s) were graded; pass --force to grade them again")
+                         "row(s) were graded; grade the whole class again with --force to grade them with it")
     return notes

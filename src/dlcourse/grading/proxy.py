@@ -29,19 +29,43 @@ import queue
 import time
 import uuid
 
+import warnings
+
 import cloudpickle
 import numpy as np
+import zmq
 
-from . import serve, wire
+from .. import answers
+from ..student import serve, wire
 
 MAX_REPLY = 2**28  # characters of base64: a graded function's result is far smaller
 MAX_PRINTED = 10_000  # characters of a visible call's printed output shown in the test's output
+MAX_MESSAGE_BYTES = MAX_REPLY + 2**20  # one ZeroMQ message from a student kernel, its JSON envelope included
+
+
+def numeric_rules() -> dict:
+    """The caller's numeric rules, which the call runs under in the student's kernel (``serve.run``): NumPy's
+    floating-point error handling (``np.geterr()``), and the built-in warning categories that the caller's
+    filters turn into errors (a test's ``np.errstate(over="raise")`` or ``warnings.simplefilter("error")``
+    around a graded call holds as it would in one process)."""
+    errors = []
+    for action, message, category, module, _ in warnings.filters:
+        if module is not None or (message is not None and message.pattern):
+            continue  # a filter for one module or message: too narrow to say anything about the call
+        if action == "error" and getattr(builtins, category.__name__, None) is category:
+            errors.append(category.__name__)
+        elif action != "error" and category is Warning:  # an earlier catch-all that is not an error: it wins
+            break
+    return {"errstate": dict(np.geterr()), "warnings_as_errors": errors}
 
 #: exception types a student's error may come back as; any other becomes a RuntimeError naming it
 EXCEPTIONS = {name: getattr(builtins, name) for name in dir(builtins)
               if isinstance(getattr(builtins, name), type) and issubclass(getattr(builtins, name), Exception)
               and not issubclass(getattr(builtins, name), Warning)}
 EXCEPTIONS["LinAlgError"] = np.linalg.LinAlgError
+#: A warning the call's rules made an error comes back as that warning class (RuntimeWarning, ...).
+WARNINGS = {name: getattr(builtins, name) for name in dir(builtins)
+            if isinstance(getattr(builtins, name), type) and issubclass(getattr(builtins, name), Warning)}
 
 
 class StudentCodeTimeout(TimeoutError):
@@ -62,7 +86,11 @@ class StudentKernel:
     def __init__(self, connection_file: str, pid: int | None):
         from jupyter_client import BlockingKernelClient
 
-        self.kc = BlockingKernelClient()
+        # A context of its own whose sockets refuse any message larger than a reply may be, before it is decoded:
+        # a student kernel that sends a 1 GB message is disconnected (and its call fails), not parsed.
+        context = zmq.Context()
+        context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        self.kc = BlockingKernelClient(context=context)
         self.kc.load_connection_file(connection_file)
         self.kc.start_channels()
         self.pid = pid
@@ -81,7 +109,7 @@ class StudentKernel:
         """Run ``name(*args, **kwargs)`` in the student's kernel; return the decoded reply (a dict)."""
         if self.broken:
             raise StudentKernelDied(self.broken)
-        request = base64.b64encode(cloudpickle.dumps((name, args, kwargs))).decode("ascii")
+        request = base64.b64encode(cloudpickle.dumps((name, args, kwargs, numeric_rules()))).decode("ascii")
         msg = self.kc.session.msg("comm_open", {"comm_id": uuid.uuid4().hex, "target_name": serve.TARGET,
                                                 "data": {"request": request}})
         self.kc.shell_channel.send(msg)
@@ -140,6 +168,12 @@ class StudentKernel:
         self.broken = "the kernel running your code did not stop after an interrupt"
 
 
+# The frame a proxied failure is raised from: IPython shows the last frame of a traceback even when it is
+# hidden (``__tracebackhide__``), so it is this one, which names no file of the grading machine. The frames
+# between it and the test cell (Calls.run, StudentFunction.__call__) are hidden.
+_raise = answers.raiser("<your function, in your kernel>")
+
+
 class Calls:
     """The grader kernel's state: the student kernels, the phase, and why answers failed to define names."""
 
@@ -149,29 +183,42 @@ class Calls:
         self.phase = "visible"
         self.answer_errors: dict[str, str] = {}  # name -> first line of the error of the answer cell defining it
 
+    def close(self) -> None:
+        """Close every connection (between the grading phases: the visible kernel is gone)."""
+        for kernel in {id(k): k for k in self.kernels.values()}.values():
+            kernel.kc.stop_channels()
+            kernel.kc.context.destroy(linger=0)
+
     def reconnect(self, phase: str, connection_file: str, pid: int | None) -> None:
-        """A restarted kernel for ``phase``."""
-        self.kernels[phase].kc.stop_channels()
-        self.kernels[phase] = StudentKernel(connection_file, pid)
+        """A restarted kernel for ``phase`` (and for every phase that called the same kernel)."""
+        old = self.kernels[phase]
+        old.kc.stop_channels()
+        old.kc.context.destroy(linger=0)
+        new = StudentKernel(connection_file, pid)
+        for p, k in list(self.kernels.items()):
+            if k is old:
+                self.kernels[p] = new
 
     def run(self, name: str, params: list[str], args: tuple, kwargs: dict):
+        __tracebackhide__ = True
         hidden = self.phase == "hidden"
-        reply = self.kernels[self.phase].call(name, args, kwargs, self.timeout, show_output=not hidden)
+        try:
+            reply = self.kernels[self.phase].call(name, args, kwargs, self.timeout, show_output=not hidden)
+        except (StudentCodeTimeout, StudentKernelDied, wire.WireError) as err:
+            _raise(err.with_traceback(None))
         if "error" in reply:
-            raise self._error(name, reply)
+            _raise(self._error(name, reply))
         ours, theirs = wire.array_leaves((args, kwargs)), reply["inputs"]
         changed = []
         if type(theirs) is list and len(theirs) == len(ours):
             for k, (a, b) in enumerate(zip(ours, theirs)):
                 if isinstance(b, np.ndarray) and b.shape == a.shape and not np.array_equal(a, b, equal_nan=True):
-                    if a.flags.writeable:
-                        np.copyto(a, b, casting="unsafe")
-                    changed.append(k)
+                    changed.append(k)  # the grader's own array keeps its values: a later test computes from it
         if changed:
             which = ", ".join(_describe(k, args, kwargs, params) for k in changed)
-            raise InputModified(f"{name} changed its input {which} in place. A graded function must leave its "
+            _raise(InputModified(f"{name} changed its input {which} in place. A graded function must leave its "
                                 "inputs unchanged: compute into new arrays (w = w - lr * v, not w -= lr * v), or "
-                                "work on a copy (x = x.copy()).")
+                                "work on a copy (x = x.copy())."))
         return reply["value"]
 
     def _error(self, name, reply):
@@ -180,7 +227,7 @@ class Calls:
             return NameError(f"{name} is not defined: its answer cell failed with {self.answer_errors[name]}")
         if kind in ("KeyboardInterrupt", "SystemExit"):
             return RuntimeError(f"{name} stopped with {kind}")
-        cls = EXCEPTIONS.get(kind)
+        cls = EXCEPTIONS.get(kind) or WARNINGS.get(kind)
         if cls is None:  # in a hidden test, the feedback leaves the message out (kernels.TwoKernelExecute)
             return RuntimeError(f"{name} raised {kind[:80]}: {message}")
         try:
@@ -213,6 +260,7 @@ class StudentFunction:
         self.__qualname__ = name
 
     def __call__(self, *args, **kwargs):
+        __tracebackhide__ = True  # IPython leaves the grader's frames out of the traceback: it ends at the test
         return self._calls.run(self.__name__, self._params, args, kwargs)
 
     def __reduce__(self):  # passed as an argument to another graded function: the student's own, over there
@@ -222,11 +270,35 @@ class StudentFunction:
         return f"<your function {self.__name__}>"
 
 
+_BASELINE: list = []
+
+
+def remember_baseline() -> None:
+    """Note the grader kernel's numeric rules and warning filters (once, before any setup cell ran)."""
+    if not _BASELINE:
+        _BASELINE.append((dict(np.geterr()), list(warnings.filters)))
+
+
+def restore_baseline() -> None:
+    """Put back what ``remember_baseline`` noted, and clear Keras's global state if Keras is loaded."""
+    import sys
+
+    if _BASELINE:
+        err, filters = _BASELINE[0]
+        np.seterr(**err)
+        warnings.filters[:] = filters
+        warnings._filters_mutated()
+    if "keras" in sys.modules:
+        sys.modules["keras"].utils.clear_session()
+
+
 def install(namespace: dict, names: dict[str, list[str]], kernels: dict[str, tuple[str, int | None]],
             timeout: float) -> Calls:
     """Put a ``StudentFunction`` for each of ``names`` (name -> parameter names) into ``namespace``.
     ``kernels`` maps "visible" and "hidden" to (connection file, sandbox pid)."""
-    calls = Calls({phase: StudentKernel(cf, pid) for phase, (cf, pid) in kernels.items()}, timeout)
+    remember_baseline()
+    by_file = {cf: StudentKernel(cf, pid) for cf, pid in set(kernels.values())}
+    calls = Calls({phase: by_file[cf] for phase, (cf, _) in kernels.items()}, timeout)
     for name, params in names.items():
         namespace[name] = StudentFunction(calls, name, params)
     namespace["__dlcourse__"] = calls

@@ -24,12 +24,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .. import notebooks
-from . import exports, similarity
-from .grades import FIRST_COLUMNS, LAST_COLUMNS, read_grades_csv, read_grades_csv_header, write_atomic
+from . import exports, late, similarity
+from .grades import (FIRST_COLUMNS, LAST_COLUMNS, read_grades_csv, read_grades_csv_header, write_atomic,
+                     write_grades_csv)
 from .submission import STATUSES, chapter_exercises
 
 TOP_FAILURES = 5
-SCORED = ("graded", "timeout", "error")  # statuses whose score counts in the statistics
+SCORED = exports.GRADED  # statuses whose score counts in the statistics: an error, unreadable or missing row has none
+ATTENTION = ("error", "unreadable", "missing")  # rows the report lists first
 
 
 def _histogram_png(fractions: list[float], chapter: str) -> str:
@@ -140,11 +142,13 @@ def _students_section(rows: list[dict], roster: dict | None) -> str:
             if r is None:
                 cells.append('<td data-sort="-1"></td>')
                 continue
-            text = f"{float(r['score']):g} / {float(r['max_score']):g} {r['status']}"
+            got = exports.exported_score(r)
+            text = (f"{got:g} / {float(r['max_score']):g} {r['status']}" + (" late" if r.get("late_hours") else "")
+                    if got is not None else f"no grade: {r['status']}")
             link = f"../feedback/{quote(student)}/{quote(c)}/{quote(c)}.html"
-            cells.append(f'<td class="num status-{e(r["status"])}" data-sort="{float(r["score"]):g}">'
+            cells.append(f'<td class="num status-{e(r["status"])}" data-sort="{-1 if got is None else got:g}">'
                          f'<a href="{e(link)}">{e(text)}</a></td>')
-        total = sum(float(r["score"]) for r in chs.values())
+        total = sum(v for r in chs.values() if (v := exports.exported_score(r)) is not None)
         cells.append(f'<td class="num">{total:g}</td>')
         table_rows.append(cells)
     return ("<p>Click a column's header to sort by it; each score links to that student's feedback.</p>"
@@ -174,6 +178,33 @@ def _similarity_section(pairs: list[similarity.Pair], threshold: float) -> str:
     return "\n".join(parts)
 
 
+def _attention_section(rows: list[dict], acc: exports.Accounting, roster: dict | None) -> str:
+    """What needs the instructor before the grades go anywhere: rows without a grade (empty in the LMS files,
+    left out of the statistics), late rows, and who is missing from the roster."""
+    order = {s: i for i, s in enumerate(ATTENTION)}
+    flagged = sorted((r for r in rows if r["status"] in ATTENTION), key=lambda r: (order[r["status"]], r["student"]))
+    parts = []
+    if flagged:
+        parts.append(f"<p>{len(flagged)} row(s) have no grade: their cells in canvas.csv and moodle.csv are empty "
+                     "(not 0), and the statistics below leave them out. Each student's feedback says the same.</p>")
+        parts.append(_table(["student", "chapter", "status", "why"],
+                            [[r["student"], r["chapter"], r["status"], r.get("detail", "")] for r in flagged],
+                            "attention"))
+    late = [r for r in rows if r.get("late_hours")]
+    if late:
+        parts.append(f"<p>{len(late)} late submission(s); canvas.csv and moodle.csv have the score after the "
+                     "penalty.</p>")
+        parts.append(_table(["student", "chapter", "submitted", "hours late", "extension (hours)", "penalty",
+                             "score", "exported"],
+                            [[r["student"], r["chapter"], r.get("submitted", ""), r["late_hours"],
+                              r.get("extension_hours", ""), r.get("penalty", ""), r["score"],
+                              exports._num(exports.exported_score(r))] for r in late], "late"))
+    if roster is not None and acc.not_in_roster:
+        parts.append(f"<p>{len(acc.not_in_roster)} graded student(s) not in the roster, so in no LMS file: "
+                     + ", ".join(e(s) for s in acc.not_in_roster) + ".</p>")
+    return "\n".join(parts) if parts else "<p>Nothing: every row is a grade.</p>"
+
+
 def _roster_section(roster: dict | None, acc: exports.Accounting) -> str:
     if roster is None:
         return ("<p>No roster given (<code>--roster roster.csv</code>): the ID columns of canvas.csv and moodle.csv "
@@ -200,9 +231,13 @@ def write_similarity_csv(pairs: list[similarity.Pair], path: Path, threshold: fl
 
 
 def build_report(out: Path, *, roster_path: Path | None = None, threshold: float = similarity.DEFAULT_THRESHOLD,
-                 root: Path | None = None) -> Path:
+                 root: Path | None = None, assignments_path: Path | None = None,
+                 extensions_path: Path | None = None, policy: "late.Policy | None" = None,
+                 due_dates: dict[str, str] | None = None) -> Path:
     """Write ``out``/report/ (index.html, similarity.csv, the exports) from ``out``/grades.csv and
-    ``out``/answers/. Returns the path of index.html."""
+    ``out``/answers/. The roster, assignments, extensions and late ``policy`` given are kept in ``out`` for the
+    next run (``exports.remember``); ``due_dates`` (chapter -> time, nbgrader's gradebook) count where the
+    assignments give none. Returns the path of index.html."""
     out = Path(out)
     grades = out / "grades.csv"
     if not grades.is_file():
@@ -211,16 +246,27 @@ def build_report(out: Path, *, roster_path: Path | None = None, threshold: float
         raise ValueError(f"the similarity threshold is a fraction of the code, in (0, 1]; got {threshold}")
     root = root or notebooks.course_root()
     rows = read_grades_csv(grades)
-    roster = exports.read_roster(roster_path) if roster_path else None
+    kept = exports.remember(  # given now: kept in out; not given: the ones kept
+        out, roster=exports.read_roster(roster_path) if roster_path else None,
+        assignments=exports.read_assignments(assignments_path) if assignments_path else None,
+        extensions=late.read_extensions(extensions_path) if extensions_path else None,
+        policy=late.policy_dict(policy) if policy is not None else None)
+    roster, assignments = kept["roster"], kept["assignments"] or {}
+    due = {c: a["due"] for c, a in assignments.items() if a.get("due")}
+    for c, when in (due_dates or {}).items():
+        due.setdefault(c, when)
+    late.apply(rows, due, kept["extensions"] or {}, late.Policy(**(kept["policy"] or {})))
     header = read_grades_csv_header(grades)
     exercise_cols = [c for c in header if c not in FIRST_COLUMNS and c not in LAST_COLUMNS]
+    if rows != read_grades_csv(grades) or header[-len(LAST_COLUMNS):] != LAST_COLUMNS:
+        write_grades_csv(rows, grades, exercise_cols)  # the late columns, for the instructor's spreadsheet
     folder = out / "report"
     folder.mkdir(parents=True, exist_ok=True)
     chapters = sorted({r["chapter"] for r in rows})
     submitted = {c: {r["student"] for r in rows if r["chapter"] == c and r["status"] != "missing"} for c in chapters}
     pairs = similarity.class_pairs(out, chapters, root, threshold=threshold, students=submitted)
     write_similarity_csv(pairs, folder / "similarity.csv", threshold)
-    exports.write_exports(rows, folder, roster)
+    exports.write_exports(rows, folder, roster, assignments)
     acc = exports.account(rows, roster)
 
     sections = []
@@ -242,6 +288,7 @@ def build_report(out: Path, *, roster_path: Path | None = None, threshold: float
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
 <body><h1>Grading report</h1>
 <p>{e(summary)} Gradebook files beside this page: {links}.</p>
+<h2 id="attention">Needs your attention</h2>{_attention_section(rows, acc, roster)}
 <h2>What the class got wrong</h2>{''.join(sections)}
 <h2>Students</h2>{_students_section(rows, roster)}
 <h2>Similar submissions</h2>{_similarity_section(pairs, threshold)}

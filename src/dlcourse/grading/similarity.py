@@ -20,7 +20,7 @@ boilerplate), and so is any fingerprint found in more than ``MAX_SHARE`` submiss
 (MOSS's ``-m``, default 10): code that many wrote alike is the obvious way, not a copy. They also keep
 a class of 3,000 fast: only pairs that share a fingerprint are compared, through an inverted index
 (fingerprint -> the files that hold it) on the arrays of the whole chapter (``_overlaps``), with
-copydetect's arithmetic; ``tests/test_report.py`` checks that it gives what ``compare_files`` on every
+copydetect's arithmetic; ``tests/grading/test_report.py`` checks that it gives what ``compare_files`` on every
 pair gives.
 
 A flagged pair is a lead for a person to look at, never a verdict.
@@ -65,13 +65,13 @@ def chapter_stubs(chapter: str, root: Path) -> dict[str, str]:
 def answer_text(path: Path, answer_ids: list[str]) -> str | None:
     """A submission's answer cells as one Python text, each after a ``# <grade_id>`` line, in the
     order of ``answer_ids``; None when the file is not a notebook. Cells are found by grade_id, so a
-    learner who moved a cell changes nothing; a deleted one is left out."""
+    learner who moved a cell changes nothing; a deleted one is left out; where cells claim one grade_id
+    twice, the one graded (``notebooks.answer_cells``)."""
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception:  # unreadable: graded as such, nothing to compare
         return None
-    cells = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells
-             if c.cell_type == "code"}
+    cells = {gid: c.source for gid, c in notebooks.answer_cells(nb).items()}  # the cells that were graded
     return "".join(f"# {gid}\n{cells[gid].rstrip()}\n\n" for gid in answer_ids if gid in cells)
 
 

@@ -8,11 +8,10 @@ next to the submissions or in the course folder; the original files are only rea
 That isolation is also what makes parallel grading safe (nbgrader #174: one gradebook
 cannot take parallel autograde runs) and ``--jobs N`` identical to ``--jobs 1``.
 
-Student code runs in a kernel inside a sandbox (``bwrap``, Debian package bubblewrap):
-read-only system and Python folders, only its own autograded folder visible and
-writable, a private /tmp, no network, and CPU-time, memory and file-size limits.
-The kernel talks to the grader through Unix sockets (ZeroMQ ``ipc``), since the
-sandbox has no network at all.
+nbgrader's pipelines are ours in two places (``preprocessors``): its Execute step is
+``execute.TwoKernelExecute``, which runs the student's answer cells in sandboxed student
+kernels (``dlcourse.sandbox``) and the instructor's tests in a trusted grader kernel; and the
+feedback leaves out what hidden tests printed or raised.
 """
 
 from __future__ import annotations
@@ -26,21 +25,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests
 
 from .. import notebooks
-from .kernels import TwoKernelExecute
+from .preprocessors import HIDDEN_FAILED, autograde_preprocessors, feedback_preprocessors
+from .text import error_of, first_line
 
 STATUSES = ("graded", "timeout", "error", "unreadable", "missing")
 DEFAULT_TIMEOUT = 60  # seconds per cell; graded cells are meant to take under 10 s
 DEFAULT_MEMORY_GB = 4.0
-MAX_OUTPUT_CHARS = 20_000  # per output; a 100 MB print is cut to this before it is stored
-HIDDEN_FAILED = "a hidden test failed (what it printed and its message are not shown: they could quote its inputs)"
-GRADING_NOTE = (
-    "**How this notebook was graded.** Your answer cells ran in a kernel of their own, after the chapter's "
-    "setup cell, without TensorFlow. The tests ran in the grader's kernel, in the instructor's version, and "
-    "called your functions there. No other cell ran: outputs of plots, widgets and training runs are not "
-    "shown. A failing hidden test is marked as such, without its message or output.")
+DETAIL_CHARS = 200  # a row's detail, and a failure in grades.csv, are cut to this
+KERNEL_DIED = "the kernel died (memory or CPU limit?)"
+SID = "student"  # the student's id inside the throwaway course
 
 
 @dataclass
@@ -54,8 +50,13 @@ class Result:
     max_score: float = 0.0
     exercises: dict = field(default_factory=dict)  # exercise -> (score, max_score)
     failures: dict = field(default_factory=dict)  # exercise -> first line of the first failure
+    # exercise -> the whole first line of the first failure the learner is shown (a visible test's message,
+    # or the fixed note of a failing hidden test): what `dlcourse check` prints and the catalogue of wrong
+    # answers checks
+    shown: dict = field(default_factory=dict)
     detail: str = ""  # why a status other than graded, or what was odd
     grades: dict = field(default_factory=dict)  # test cell grade_id -> (score, max_score), as nbgrader recorded it
+    autograded: bytes | None = field(default=None, repr=False)  # nbgrader's autograded notebook (the formgrader's)
 
 
 # ---------------------------------------------------------------------------- exercises
@@ -151,86 +152,19 @@ class ChapterSource:
         return config
 
 
-# ---------------------------------------------------------------------------- sandbox
 
+@dataclass(frozen=True)
+class Limits:
+    """How one submission is graded: a cell's (and one call's) time limit, a student kernel's memory, the
+    sandbox, and ``warm`` (start the next submission's kernels while this one is graded: a batch)."""
 
-# ---------------------------------------------------------------------------- feedback
-
-
-class CutLongOutputs(NbGraderPreprocessor):
-    """Cut any text output longer than MAX_OUTPUT_CHARS, right after execution.
-
-    nbgrader's LimitOutput counts lines, so one 100 MB line would go through whole into the
-    autograded notebook and the feedback. Images are left alone.
-    """
-
-    def preprocess_cell(self, cell, resources, index):
-        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            if out.output_type == "stream" and len(out.text) > MAX_OUTPUT_CHARS:
-                out.text = out.text[:MAX_OUTPUT_CHARS] + f"\n... [output cut: {len(out.text):,} characters]\n"
-            for mime, data in out.get("data", {}).items():
-                if isinstance(data, str) and len(data) > MAX_OUTPUT_CHARS and not mime.startswith("image/"):
-                    out.data[mime] = data[:MAX_OUTPUT_CHARS] + "\n... [output cut]"
-        return cell, resources
-
-
-class ClearHiddenTestsAndTracebacks(ClearHiddenTests):
-    """For feedback: nbgrader's ClearHiddenTests, which removes the hidden test code (nbgrader #917),
-    and a failing hidden test shows its error, not the traceback that would quote that code.
-
-    A cell holds hidden tests when it holds nbgrader's delimiter, as configured for ClearHiddenTests
-    (``begin_test_delimeter``), the very test by which ClearHiddenTests clears it.
-    """
-
-    def preprocess_cell(self, cell, resources, index):
-        if self.begin_test_delimeter in cell.source:
-            ran = cell.metadata.pop("dlcourse", {})
-            if "hidden_outputs_from" in ran:  # what the hidden part printed, or raised, may quote its inputs
-                cell.outputs = cell.outputs[:ran["hidden_outputs_from"]]
-                errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
-                if ran.get("hidden_failure") and not errors:
-                    cell.outputs.append(nbformat.v4.new_output(
-                        "error", ename="HiddenTestFailed", evalue=HIDDEN_FAILED, traceback=[HIDDEN_FAILED]))
-            for out in cell.get("outputs", []):
-                if out.output_type == "error" and out.ename != "HiddenTestFailed":
-                    out.traceback = [f"{out.ename}: {out.evalue}", "(in a hidden test: its code is not shown)"]
-        return super().preprocess_cell(cell, resources, index)
-
-
-class NoteWhatRan(NbGraderPreprocessor):
-    """For feedback: a note at the top saying which cells ran while the notebook was graded."""
-
-    def preprocess(self, nb, resources):
-        nb.cells.insert(0, nbformat.v4.new_markdown_cell(GRADING_NOTE))
-        return nb, resources
-
-
-def _autograde_preprocessors() -> list:
-    """nbgrader's Autograde preprocessors, with TwoKernelExecute in the place of Execute and CutLongOutputs
-    right after it."""
-    from nbgrader.converters import Autograde
-    from nbgrader.preprocessors import Execute
-
-    pps = Autograde.class_traits()["autograde_preprocessors"].default()
-    at = pps.index(Execute)
-    return [*pps[:at], TwoKernelExecute, CutLongOutputs, *pps[at + 1:]]
-
-
-def _feedback_preprocessors() -> list:
-    """nbgrader's GenerateFeedback preprocessors, then ClearHiddenTestsAndTracebacks."""
-    from nbgrader.converters import GenerateFeedback
-
-    return [*GenerateFeedback.class_traits()["preprocessors"].default(), ClearHiddenTestsAndTracebacks, NoteWhatRan]
+    timeout: int = DEFAULT_TIMEOUT
+    memory_gb: float = DEFAULT_MEMORY_GB
+    sandbox: bool = True
+    warm: bool = False
 
 
 # ---------------------------------------------------------------------------- one submission
-
-
-def _first_line(text: str) -> str:
-    for line in (text or "").splitlines():
-        if line.strip():
-            return line.strip()[:200]
-    return ""
 
 
 def read_submission(data: bytes):
@@ -304,111 +238,173 @@ def grade_one(student: str, source: ChapterSource, submission: Path | bytes | No
         result.detail = f"no {chapter}.ipynb"
         return result
     data = submission if isinstance(submission, bytes) else Path(submission).read_bytes()
-    if read_submission(data) is None:
-        result.status, result.detail = "unreadable", "not a readable Jupyter notebook"
+    from . import intake
+
+    nb, note = intake.diagnose(data, source, intake.known_chapters())
+    if nb is None:  # not gradable: why, to the instructor's row and the learner's feedback
+        result.status, result.detail = "unreadable", note
+        if feedback_dir is not None:
+            intake.write_rejection(result, feedback_dir)
         return result
+    if note:  # nbgrader metadata recovered: grade the repaired notebook
+        data = nbformat.writes(nb).encode("utf-8")
+    limits = Limits(timeout=timeout, memory_gb=memory_gb, sandbox=sandbox, warm=warm)
     try:
         with tempfile.TemporaryDirectory(prefix="dlg-") as tmp:
             if template is None:
                 template = prepare_chapter(source, Path(tmp) / "template")
-            return _autograde(result, data, feedback_dir, source, timeout, memory_gb, sandbox, template, warm)
+            result = _autograde(result, data, source, template, feedback_dir=feedback_dir, limits=limits)
+            if note:
+                result.detail = f"{note}; {result.detail}" if result.detail else note
+            return result
     except Exception as err:  # a grader crash must not take the batch down
-        result.status, result.detail = "error", f"{type(err).__name__}: {_first_line(str(err))}"
+        result.status, result.detail = "error", error_of(err, DETAIL_CHARS)
         return result
 
 
-def _autograde(result, data, feedback_dir, source, timeout, memory_gb, sandbox, template, warm) -> Result:
-    from nbgrader.api import Gradebook
-    from nbgrader.converters import Autograde, GenerateFeedback
+def _autograde(result: Result, data: bytes, source: ChapterSource, template: Path, *, feedback_dir: Path | None,
+               limits: Limits) -> Result:
+    """nbgrader's autograde (and generate_feedback, into ``feedback_dir`` unless None) of the submission
+    ``data`` in a copy of ``template``; fills in ``result``."""
+    from nbgrader.converters import Autograde
 
-    chapter, sid = result.chapter, "student"  # inside the throwaway course the student has a plain id
+    chapter = result.chapter
     notebooks.venv_on_path()
     with tempfile.TemporaryDirectory(prefix="dlg-") as tmp:
-        tmp = Path(tmp)
-        course = tmp / "c"
+        course = Path(tmp) / "c"
         shutil.copytree(template, course)
-        dest = course / "submitted" / sid / chapter
-        dest.mkdir(parents=True)
-        nb, unknown = _without_unknown_grade_ids(read_submission(data), source.notebook)
-        nbformat.write(nb, dest / f"{chapter}.ipynb")
-        if unknown:
-            result.detail = f"ignored cells claiming grade ids the chapter does not have: {', '.join(unknown)}"
-
-        config = source.nbgrader_config(course)
-        config.TwoKernelExecute.source_path = str(course / "source" / chapter / f"{chapter}.ipynb")
-        config.TwoKernelExecute.timeout = timeout
-        config.TwoKernelExecute.sandbox = sandbox
-        config.TwoKernelExecute.memory_gb = memory_gb
-        config.TwoKernelExecute.cpu_seconds = max(600, 20 * timeout)
-        config.TwoKernelExecute.warm = warm
-        config.TwoKernelExecute.hidden_delimiter = ClearHiddenTests(config=config).begin_test_delimeter
-        config.IgnorePattern.enabled = True
-        config.IgnorePattern.pattern = r"[\s\S]*"  # any stderr (TensorFlow, warnings): tests fail by raising
-        config.OverwriteCells.add_missing_cells = True  # a deleted test cell is put back
-        config.LimitOutput.max_lines = 1000
-        config.Autograde.autograde_preprocessors = _autograde_preprocessors()
-        config.GenerateFeedback.preprocessors = _feedback_preprocessors()
-
-        env = {"NBGRADER_EXECUTION": "autograde"}
-        with notebooks.environment(**env):
-            graded = _run(Autograde, config, chapter, student_id=sid)
-        autograded = course / "autograded" / sid / chapter / f"{chapter}.ipynb"
+        _submit(course, data, source, result)
+        config = _config(source, course, limits)
+        with notebooks.environment(NBGRADER_EXECUTION="autograde"):
+            graded = _run(Autograde, config, chapter, student_id=SID)
+        autograded = course / "autograded" / SID / chapter / f"{chapter}.ipynb"
         if not graded["success"] or not autograded.is_file():
-            text = graded.get("log", "") + "\n" + graded.get("error", "")
-            if "DeadKernelError" in text or "Kernel died" in text:  # nbclient raises it; it is in no cell output
-                result.status, result.detail = "error", "the kernel died (memory or CPU limit?)"
-                return result
-            grader = [ln for ln in text.splitlines() if "GraderError" in ln]
-            if grader:  # the instructor's side failed: not the student's grade
-                result.status, result.detail = "error", _first_line(grader[-1].split("GraderError:", 1)[-1])
-                return result
-            errors = [ln for ln in graded.get("log", "").splitlines() if "[ERROR]" in ln]
-            result.status, result.detail = "error", _first_line(errors[0] if errors else graded.get("error", ""))
+            result.status, result.detail = "error", _why_autograde_failed(graded)
             return result
-
-        nb = nbformat.read(autograded, as_version=4)
-        with Gradebook(config.CourseDirectory.db_url, "dlcourse") as gb, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            grades = {g.name: (g.score, g.max_score) for g in gb.find_submission_notebook(chapter, chapter, sid).grades}
-        result.grades = grades
-        scores: dict[str, list[float]] = {}
-        for name, (score, max_score) in grades.items():
-            ex = exercise_of(name)
-            s = scores.setdefault(ex, [0.0, 0.0])
-            s[0] += score or 0.0
-            s[1] += max_score
-        result.exercises = {ex: tuple(v) for ex, v in scores.items()}
-        result.score = sum(v[0] for v in scores.values())
-        result.max_score = sum(v[1] for v in scores.values())
-        timeouts, dead = [], False
-        for cell in nb.cells:
-            for out in cell.get("outputs", []):
-                if out.output_type != "error":
-                    continue
-                if out.ename in ("CellTimeoutError", "StudentCodeTimeout"):
-                    timeouts.append(cell.metadata.get("nbgrader", {}).get("grade_id", "a cell"))
-                if out.ename in ("DeadKernelError",) or "Kernel died" in out.evalue:
-                    dead = True
-                if notebooks.is_test_cell(cell):
-                    ex = exercise_of(cell.metadata["nbgrader"]["grade_id"])
-                    message = f"{out.ename}: {out.evalue}" if out.evalue.strip() else out.ename
-                    result.failures.setdefault(ex, _first_line(message))
-        result.status = "timeout" if timeouts else ("error" if dead else "graded")
-        if timeouts:
-            result.detail = f"cell timed out after {timeout} s: {', '.join(timeouts)}"
-        elif dead:
-            result.detail = "the kernel died (memory or CPU limit?)"
-
+        _read_scores(result, config.CourseDirectory.db_url)
+        result.autograded = autograded.read_bytes()
+        _read_outputs(result, nbformat.read(autograded, as_version=4), limits.timeout)
         if feedback_dir is not None:
-            with notebooks.environment(**env):
-                fed = _run(GenerateFeedback, config, chapter, student_id=sid)
-            html = course / "feedback" / sid / chapter / f"{chapter}.html"
-            if fed["success"] and html.is_file():
-                feedback_dir.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(html, feedback_dir / f"{chapter}.html")
-            else:
-                result.detail = (result.detail + "; " if result.detail else "") + "no feedback generated"
+            _feedback(result, config, course, feedback_dir)
     return result
+
+
+def _submit(course: Path, data: bytes, source: ChapterSource, result: Result) -> None:
+    """The submission in the throwaway course's ``submitted/``, without grade ids the chapter does not have
+    (noted in ``result.detail``)."""
+    dest = course / "submitted" / SID / result.chapter
+    dest.mkdir(parents=True)
+    nb = read_submission(data)
+    twice = notebooks.claimed_twice(nb)
+    nb, unknown = _without_unknown_grade_ids(nb, source.notebook)
+    nbformat.write(nb, dest / f"{result.chapter}.ipynb")
+    notes = []
+    if unknown:
+        notes.append(f"ignored cells claiming grade ids the chapter does not have: {', '.join(unknown)}")
+    if twice:
+        notes.append(f"several cells claim grade id {', '.join(t[:40] for t in twice)}: the last nbgrader cell "
+                     "of each is graded, and compared for similarity")
+    result.detail = "; ".join(notes)
+
+
+def _config(source: ChapterSource, course: Path, limits: Limits):
+    """The nbgrader configuration of one autograde run in ``course``: ours in nbgrader's pipelines."""
+    chapter = source.chapter
+    config = source.nbgrader_config(course)
+    config.TwoKernelExecute.source_path = str(course / "source" / chapter / f"{chapter}.ipynb")
+    config.TwoKernelExecute.timeout = limits.timeout
+    config.TwoKernelExecute.sandbox = limits.sandbox
+    config.TwoKernelExecute.memory_gb = limits.memory_gb
+    config.TwoKernelExecute.cpu_seconds = max(600, 20 * limits.timeout)
+    config.TwoKernelExecute.warm = limits.warm
+    config.TwoKernelExecute.hidden_delimiter = ClearHiddenTests(config=config).begin_test_delimeter
+    config.IgnorePattern.enabled = True
+    config.IgnorePattern.pattern = r"[\s\S]*"  # any stderr (TensorFlow, warnings): tests fail by raising
+    config.OverwriteCells.add_missing_cells = True  # a deleted test cell is put back
+    config.LimitOutput.max_lines = 1000
+    config.Autograde.autograde_preprocessors = autograde_preprocessors()
+    config.GenerateFeedback.preprocessors = feedback_preprocessors()
+    return config
+
+
+def _why_autograde_failed(graded: dict) -> str:
+    """The detail of an error row, from a failed autograde run's log (nbgrader's ``capture_log``)."""
+    text = graded.get("log", "") + "\n" + graded.get("error", "")
+    if "DeadKernelError" in text or "Kernel died" in text:  # nbclient raises it; it is in no cell output
+        return KERNEL_DIED
+    grader = [ln for ln in text.splitlines() if "GraderError" in ln]
+    if grader:  # the instructor's side failed: not the student's grade
+        return first_line(grader[-1].split("GraderError:", 1)[-1], DETAIL_CHARS)
+    errors = [ln for ln in graded.get("log", "").splitlines() if "[ERROR]" in ln]
+    return first_line(errors[0] if errors else graded.get("error", ""), DETAIL_CHARS)
+
+
+def _read_scores(result: Result, db_url: str) -> None:
+    """``result``'s grades, exercises, score and max score, from the throwaway course's gradebook."""
+    from nbgrader.api import Gradebook
+
+    chapter = result.chapter
+    with Gradebook(db_url, "dlcourse") as gb, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        grades = {g.name: (g.score, g.max_score) for g in gb.find_submission_notebook(chapter, chapter, SID).grades}
+    result.grades = grades
+    scores: dict[str, list[float]] = {}
+    for name, (score, max_score) in grades.items():
+        s = scores.setdefault(exercise_of(name), [0.0, 0.0])
+        s[0] += score or 0.0
+        s[1] += max_score
+    result.exercises = {ex: tuple(v) for ex, v in scores.items()}
+    result.score = sum(v[0] for v in scores.values())
+    result.max_score = sum(v[1] for v in scores.values())
+
+
+def _read_outputs(result: Result, nb, timeout: int) -> None:
+    """``result``'s status, failures and shown messages, from the autograded notebook's error outputs."""
+    timeouts, dead = [], False
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.output_type != "error":
+                continue
+            if out.ename in ("CellTimeoutError", "StudentCodeTimeout"):
+                timeouts.append(cell.metadata.get("nbgrader", {}).get("grade_id", "a cell"))
+            if out.ename in ("DeadKernelError",) or "Kernel died" in out.evalue:
+                dead = True
+        if notebooks.is_test_cell(cell):
+            _read_failures(result, cell)
+    result.status = "timeout" if timeouts else ("error" if dead else "graded")
+    if timeouts:
+        result.detail = f"cell timed out after {timeout} s: {', '.join(timeouts)}"
+    elif dead:
+        result.detail = KERNEL_DIED
+
+
+def _read_failures(result: Result, cell) -> None:
+    """A test cell's first failure: its first line in ``result.failures``, and what the learner is shown (a
+    hidden test's failure by the fixed note only) in ``result.shown``."""
+    ex = exercise_of(cell.metadata["nbgrader"]["grade_id"])
+    hidden_from = cell.metadata.get("dlcourse", {}).get("hidden_outputs_from")
+    for i, out in enumerate(cell.get("outputs", [])):
+        if out.output_type != "error":
+            continue
+        message = f"{out.ename}: {out.evalue}" if out.evalue.strip() else out.ename
+        result.failures.setdefault(ex, first_line(message, DETAIL_CHARS))
+        shown = HIDDEN_FAILED if hidden_from is not None and i >= hidden_from else message
+        result.shown.setdefault(ex, first_line(shown))
+
+
+def _feedback(result: Result, config, course: Path, feedback_dir: Path) -> None:
+    """nbgrader's generate_feedback: the HTML into ``feedback_dir`` (or a note in ``result.detail``)."""
+    from nbgrader.converters import GenerateFeedback
+
+    chapter = result.chapter
+    with notebooks.environment(NBGRADER_EXECUTION="autograde"):
+        fed = _run(GenerateFeedback, config, chapter, student_id=SID)
+    html = course / "feedback" / SID / chapter / f"{chapter}.html"
+    if fed["success"] and html.is_file():
+        feedback_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(html, feedback_dir / f"{chapter}.html")
+    else:
+        result.detail = (result.detail + "; " if result.detail else "") + "no feedback generated"
 
 
 def _fmt(x: float) -> str:
@@ -425,7 +421,7 @@ def self_check_table(result: Result) -> str:
     for ex, (score, pts) in result.exercises.items():
         ok = score >= pts
         line = f"  {ex:<{width}}  {_fmt(score):>3} / {_fmt(pts):<3} {'passed' if ok else 'FAILED'}"
-        if not ok and ex in result.failures:
-            line += f"  {result.failures[ex]}"
+        if not ok and ex in result.shown:
+            line += f"  {result.shown[ex]}"
         lines.append(line)
     return "\n".join(lines)

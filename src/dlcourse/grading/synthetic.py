@@ -40,7 +40,7 @@ def _statement(rng: random.Random, names: list[str]) -> str:
 
 def _function(rng: random.Random, name: str) -> str:
     names = rng.sample(NAMES, 6)
-    body = "\n".join(f"    {_statement(rng, names)}" for _ in range(rng.randint(4, 8)))
+    body = "\n".join(f"    {_statement(rng, names)}" for _ in range(rng.randint(6, 10)))
     return f"def {name}({names[0]}, {names[1]}):\n{body}\n    return {names[2]}\n"
 
 
@@ -53,13 +53,15 @@ def _near_copy(code: str, rng: random.Random) -> str:
 
 def make_class(out: Path, n: int, *, seed: int = 0, copy_every: int = 50, root: Path | None = None) -> list[str]:
     """Write a generated class of ``n`` students into ``out``; return the student ids."""
-    rng = random.Random(seed)
     root = root or notebooks.course_root()
     points = {c: chapter_exercises(c, root) for c in notebooks.chapter_ids(root)}
     students = [f"student{i:05d}" for i in range(n)]
     rows, previous = [], {}
+    # a stream per chapter: a chapter added to the course leaves the other chapters' answers as they were
+    streams = {c: random.Random(f"{seed}:{c}") for c in points}
     for i, student in enumerate(students):
         for chapter, exercises in points.items():
+            rng = streams[chapter]
             if rng.random() < 0.03:
                 rows.append({"student": student, "chapter": chapter, "score": "0",
                              "max_score": f"{sum(exercises.values()):g}", "status": "missing",

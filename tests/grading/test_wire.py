@@ -9,7 +9,8 @@ import struct
 import numpy as np
 import pytest
 
-from dlcourse.grading import proxy, wire
+from dlcourse.grading import proxy
+from dlcourse.student import wire
 
 
 def roundtrip(value):

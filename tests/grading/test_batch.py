@@ -6,21 +6,43 @@ Expected scores come from the chapter's test-cell points, never from a previous 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
-import subprocess
+import shutil
 import sys
-import uuid
 import zipfile
 from pathlib import Path
 
-import nbformat
 import pytest
-from classes import (CH, CHEATS, HIDDEN_BEGIN, OPTIONS, POINTS, ROOT, TEST_POINTS, TOTAL, answered, course_snapshot,
-                     graded_with_jobs_2, snapshot, student_nb)
+from classes import (
+    ANSWERS,
+    LINKED,
+    STUDENT_ANSWERS,
+    CH,
+    CHEATS,
+    copy_class,
+    HIDDEN_BEGIN,
+    OPTIONS,
+    POINTS,
+    ROOT,
+    TEST_POINTS,
+    TOTAL,
+    answered,
+    course_snapshot,
+    graded_with_jobs_2,
+    nb_path,
+    read_rows,
+    snapshot,
+    student_nb,
+    write_nb,
+)
 
 from dlcourse import grading, notebooks
-from dlcourse.grading import batch as grading_batch, intake as grading_intake, submission as grading_submission
+from dlcourse.grading import batch as grading_batch
+from dlcourse.grading import preprocessors as grading_preprocessors
+from dlcourse.grading import submission as grading_submission
+from dlcourse.grading import task as grading_task
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the grading sandbox (bwrap) is Linux only")
 
@@ -36,7 +58,7 @@ def row(batch, student):
 
 def test_every_submission_has_a_row_and_csv_matches(batch):
     expected = {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivan", "judy", "mallory",
-                "José", "李雷", "olga", "zoe", *CHEATS}
+                "José", "李雷", "olga", "zoe", *CHEATS, *LINKED}
     assert set(batch["results"]) == expected
     with open(batch["out"] / "grades.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -135,21 +157,7 @@ def test_parallel_kernels_share_the_cores(batch):
     html = (batch["out"] / "feedback" / "mallory" / CH / f"{CH}.html").read_text(encoding="utf-8")
     seen = re.search(r"SANDBOX-PROBE threads=([\w-]+,[\w-]+)", html).group(1).split(",")  # the output, not the source
     assert seen == expected, (f"the kernel saw OMP_NUM_THREADS, TF_NUM_INTRAOP_THREADS = {seen}, expected {expected}: "
-                              "is grading_batch._share_cores the pool's initializer, and sandbox.THREAD_VARS passed to bwrap?")
-
-
-def test_share_cores_keeps_what_the_instructor_set(monkeypatch):
-    for var in grading.THREAD_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("OMP_NUM_THREADS", "7")
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
-    grading_batch._share_cores(3)
-    assert os.environ["OMP_NUM_THREADS"] == "7"
-    assert all(os.environ[v] == "2" for v in grading.THREAD_VARS if v != "OMP_NUM_THREADS"), "8 cores // 3 jobs = 2"
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
-    monkeypatch.delenv("MKL_NUM_THREADS")
-    grading_batch._share_cores(4)
-    assert os.environ["MKL_NUM_THREADS"] == "1", "at least one thread per kernel"
+                              "is grading_task.share_cores the pool's initializer, and sandbox.THREAD_VARS passed to bwrap?")
 
 
 def test_feedback_hides_hidden_tests(batch):
@@ -178,96 +186,7 @@ def test_jobs_1_and_2_give_the_same_grades_and_zip_input(batch, tmp_path):
     assert (tmp_path / "o1" / "grades.csv").read_text(encoding="utf-8").count("\n") == 4
 
 
-def test_cli_check_prints_a_table_and_exits_0(tmp_path):
-    nb = tmp_path / f"{CH}.ipynb"
-    nbformat.write(answered(student_nb(), numerical_gradient="def numerical_gradient(f, x, h=1e-5):\n    return x\n"), nb)
-    proc = subprocess.run([sys.executable, "-m", "dlcourse.cli", "check", str(nb)], capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    assert f"{POINTS['rel_error']:g} / {TOTAL:g} points" in proc.stdout
-    lines = {ln.split()[0]: ln for ln in proc.stdout.splitlines() if ln.startswith("  ") and len(ln.split()) > 1}
-    assert "passed" in lines["rel_error"] and "FAILED" in lines["numerical_gradient"]
-    assert "AssertionError" in lines["numerical_gradient"] or "shape" in lines["numerical_gradient"]
-
-
-def test_cli_grade_rejects_bad_arguments(tmp_path):
-    bad = subprocess.run([sys.executable, "-m", "dlcourse.cli", "grade", str(tmp_path / "nope"), "--out",
-                          str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "no such folder" in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "dlcourse.cli", "grade", str(tmp_path), "--out", str(tmp_path / "o"),
-                          "--chapter", "ch99"], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "unknown chapter" in bad.stderr
-
-
 # ---------------------------------------------------------------------------- units (no grading run)
-
-
-def test_safe_extract_refuses_paths_outside_and_reports_duplicates(tmp_path, recwarn):
-    dest = tmp_path / "zips" / "dest"
-    dest.mkdir(parents=True)
-    outside = tmp_path / f"abs-{uuid.uuid4().hex[:8]}.txt"
-    unsafe = ["../evil.txt", "a/../../evil2.txt", str(outside), f"{dest}/inside-but-absolute.txt", ".",
-              "export/alice/../bob/back-and-forth.ipynb"]
-    zpath = tmp_path / "class.zip"
-    with zipfile.ZipFile(zpath, "w") as zf:  # zipfile warns about the duplicate name: recwarn takes it
-        zf.writestr("export/alice/", "")
-        zf.writestr("export/alice/nb.ipynb", "first")
-        for name in unsafe:
-            zf.writestr(name, "x")
-        zf.writestr("export/bob/nb.ipynb", "bob's")
-        zf.writestr("export/alice/nb.ipynb", "second")
-
-    notes = grading_intake._safe_extract(zpath, dest)
-
-    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*")) == [
-        "export", "export/alice", "export/alice/nb.ipynb", "export/bob", "export/bob/nb.ipynb"]
-    assert (dest / "export/alice/nb.ipynb").read_text() == "second", "the last of two entries is the one graded"
-    assert (dest / "export/bob/nb.ipynb").read_text() == "bob's"
-    assert not outside.exists() and not (tmp_path / "zips" / "evil.txt").exists()
-    assert not (tmp_path / "evil2.txt").exists()
-    assert sorted(notes) == sorted([f"skipped unsafe path in zip: {n!r}" for n in unsafe] +
-                                   ["duplicate entry in zip: 'export/alice/nb.ipynb' (the last one is graded)"])
-
-
-@pytest.mark.parametrize("begin, end", [(None, None), ("# >>> instructor only", "# <<< instructor only")])
-def test_feedback_hides_hidden_test_code_and_traceback(begin, end):
-    """The course's delimiter, or any other a course configures for nbgrader's ClearHiddenTests."""
-    config = notebooks.nbgrader_config(ROOT)
-    if begin:
-        config.ClearHiddenTests.begin_test_delimeter, config.ClearHiddenTests.end_test_delimeter = begin, end
-    begin, end = begin or "### BEGIN HIDDEN TESTS", end or "### END HIDDEN TESTS"
-    meta = {"grade": True, "solution": False, "locked": True, "points": 1}
-    hidden = nbformat.v4.new_code_cell(f"assert f(1) == 1\n{begin}\nassert f(2) == 5, 'two'\n{end}\n",
-                                       metadata={"nbgrader": {**meta, "grade_id": "test_f_hidden"}})
-    visible = nbformat.v4.new_code_cell("assert f(1) == 2, 'one'",
-                                        metadata={"nbgrader": {**meta, "grade_id": "test_f"}})
-    for cell, line, why in ((hidden, "assert f(2) == 5, 'two'", "two"), (visible, "assert f(1) == 2, 'one'", "one")):
-        cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue=why,
-                                               traceback=["Traceback (most recent call last)", line, "AssertionError"])]
-    nb = nbformat.v4.new_notebook(cells=[hidden, visible])
-
-    assert grading_submission.ClearHiddenTestsAndTracebacks in grading_submission._feedback_preprocessors()
-    nb, _ = grading_submission.ClearHiddenTestsAndTracebacks(config=config).preprocess(nb, {})
-
-    assert nb.cells[0].source.strip() == "assert f(1) == 1"
-    assert nb.cells[0].outputs[0].traceback == ["AssertionError: two", "(in a hidden test: its code is not shown)"]
-    assert nb.cells[1].outputs[0].traceback[1] == "assert f(1) == 2, 'one'", "a visible test keeps its traceback"
-
-
-def test_preprocessors_are_nbgrader_s_plus_ours():
-    """nbgrader's pipeline, with its Execute replaced by ours (and outputs cut right after it)."""
-    from nbgrader.converters import Autograde, GenerateFeedback
-    from nbgrader.preprocessors import Execute
-
-    from dlcourse.grading.kernels import TwoKernelExecute
-
-    pps = grading_submission._autograde_preprocessors()
-    nbgrader_s = Autograde.class_traits()["autograde_preprocessors"].default()
-    at = nbgrader_s.index(Execute)
-    assert pps == [*nbgrader_s[:at], TwoKernelExecute, grading_submission.CutLongOutputs, *nbgrader_s[at + 1:]]
-    assert grading_submission._feedback_preprocessors() == [*GenerateFeedback.class_traits()["preprocessors"].default(),
-                                                            grading_submission.ClearHiddenTestsAndTracebacks,
-                                                            grading_submission.NoteWhatRan]
 
 
 def test_a_batch_reads_each_chapter_s_exercises_once(tmp_path, monkeypatch):
@@ -283,7 +202,8 @@ def test_a_batch_reads_each_chapter_s_exercises_once(tmp_path, monkeypatch):
         (s, status, TOTAL, {ex: (0.0, pts) for ex, pts in POINTS.items()})
         for s, status in (("amy", "unreadable"), ("ben", "missing"))]
     with open(tmp_path / "out" / "grades.csv", encoding="utf-8") as f:
-        assert next(csv.reader(f)) == ["student", "chapter", "score", "max_score", "status", *POINTS, "detail",
+        assert next(csv.reader(f)) == ["student", "chapter", "score", "max_score", "status", *POINTS, "submitted",
+                                   "late_hours", "extension_hours", "penalty", "detail",
                                        "failures", "sha256"]
     assert read == [CH], "the chapter's source is read once for the whole batch"
 
@@ -322,6 +242,7 @@ def test_summary_counts_statuses_and_means():
     ("jack", "rel_error"),  # prints 1 MB of binary junk per call; numerical_gradient returns an object equal to all
     ("zed", "rel_error"),  # numerical_gradient zeroes its input, so that a reference made from it is zero too
     ("fay", None),  # stubs, a forged 50-point test cell and a rewritten given cell
+    ("kay", "rel_error numerical_gradient"),  # honest, but stores and reads back every call's inputs in the keyring
 ])
 def test_a_cheat_earns_exactly_its_honest_part(batch, student, honest):
     r = row(batch, student)
@@ -335,10 +256,12 @@ def test_the_hidden_tests_inputs_never_reach_the_feedback(batch):
     eve = row(batch, "eve")
     assert eve.score == TOTAL - TEST_POINTS["test_rel_error_hidden"], eve.failures
     assert "LEAK-RAISE" in eve.failures["rel_error"], "the instructor's grades.csv keeps the whole message"
+    assert eve.shown["rel_error"] == grading_preprocessors.HIDDEN_FAILED, "dlcourse check prints what the feedback shows"
+    assert "LEAK-RAISE" not in grading_submission.self_check_table(eve)
     html = (batch["out"] / "feedback" / "eve" / CH / f"{CH}.html").read_text(encoding="utf-8")
     for marker in ("LEAK-PRINT", "LEAK-RAISE", "SNOOP-HIDDEN"):
         assert marker not in html, f"{marker}: what the student's code made of hidden inputs reached the feedback"
-    assert grading_submission.HIDDEN_FAILED in html, "the feedback says that a hidden test failed"
+    assert grading_preprocessors.HIDDEN_FAILED in html, "the feedback says that a hidden test failed"
     assert "PRERUN" in html, "the answer cells' own output is kept (a pre_run_cell hook sees only answer cells)"
 
 
@@ -355,6 +278,8 @@ def test_messages_name_what_went_wrong(batch):
 
 
 def test_no_process_outlives_the_batch(batch):
+    html = (batch["out"] / "feedback" / "pam" / CH / f"{CH}.html").read_text(encoding="utf-8")
+    assert "spawned sleep 613.25, running: True" in html, "the student's process was started (else nothing is tested)"
     left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and b"613.25" in _cmdline(p)]
     assert not left, "a process the student's code started is still running"
 
@@ -366,17 +291,110 @@ def _cmdline(proc: Path) -> bytes:
         return b""
 
 
-def test_feedback_leaves_out_what_the_hidden_part_printed_or_raised():
-    config = notebooks.nbgrader_config(ROOT)
-    meta = {"grade": True, "solution": False, "locked": True, "points": 1, "grade_id": "test_f_hidden"}
-    cell = nbformat.v4.new_code_cell("assert f(1) == 1\n### BEGIN HIDDEN TESTS\nprint(f(2))\n### END HIDDEN TESTS\n",
-                                     metadata={"nbgrader": meta, "dlcourse": {"hidden_outputs_from": 1,
-                                                                              "hidden_failure": True}})
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="visible part ok\n"),
-                    nbformat.v4.new_output("stream", name="stdout", text="LEAK 0.123\n"),
-                    nbformat.v4.new_output("error", ename="ValueError", evalue="LEAK 0.123", traceback=["LEAK"])]
-    nb, _ = grading_submission.ClearHiddenTestsAndTracebacks(config=config).preprocess(
-        nbformat.v4.new_notebook(cells=[cell]), {})
-    shown = nbformat.writes(nb)
-    assert "LEAK" not in shown and "visible part ok" in shown and grading_submission.HIDDEN_FAILED in shown
-    assert "dlcourse" not in nb.cells[0].metadata, "the grader's bookkeeping stays out of the feedback"
+def test_local_pool_resumes(jobs2, tmp_path):
+    """The --jobs 2 batch's output folder, run again: nothing is graded but its error rows; then one
+    changed submission is graded again, and only it."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    copy_class(jobs2["subs"], subs)
+    shutil.copytree(jobs2["out"], out)
+    errors = sorted(s for s, r in jobs2["results"].items() if r.status == "error")
+    results, notes = grading.grade_class(subs, out, jobs=2, **OPTIONS, progress=False)
+    assert sorted(r.student for r in results) == errors
+    write_nb(nb_path(subs, "carol"), answered(student_nb()))  # carol fixes her forward difference
+    results, _ = grading.grade_class(subs, out, jobs=2, **OPTIONS, progress=False)
+    assert sorted(r.student for r in results) == sorted(["carol", *errors])
+    rows = {r["student"]: r for r in read_rows(out)}
+    assert (rows["carol"]["status"], float(rows["carol"]["score"])) == ("graded", TOTAL)
+    assert float(rows["alice"]["score"]) == TOTAL and rows["erin"]["status"] == "timeout", "kept rows stay"
+
+
+def test_force_grades_everything_again(tmp_path):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    (subs / "amy" / CH).mkdir(parents=True)  # missing
+    (subs / "ben" / CH).mkdir(parents=True)
+    nb_path(subs, "ben").write_text("not a notebook")  # unreadable: no kernel needed, so this test is fast
+    assert len(grading.grade_class(subs, out, jobs=1, progress=False)[0]) == 2
+    assert grading.grade_class(subs, out, jobs=1, progress=False)[0] == []
+    assert len(grading.grade_class(subs, out, jobs=1, force=True, progress=False)[0]) == 2
+
+
+def test_resume_notes_a_chapter_whose_tests_changed(tmp_path):
+    """Resume compares notebooks, not tests: kept rows graded with another instructor source are named, on
+    every run until they are graded again, even when other rows of the chapter are graded meanwhile."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    for student in ("amy", "ben"):
+        (subs / student / CH).mkdir(parents=True)
+        nb_path(subs, student).write_text("not a notebook")  # unreadable: no kernel needed
+    grading.grade_class(subs, out, jobs=1, progress=False)
+    _, notes = grading.grade_class(subs, out, jobs=1, progress=False)
+    assert not [n for n in notes if "changed since" in n]
+    recorded = out / ".dlcourse" / "sources.json"
+    sources = json.loads(recorded.read_text())
+    recorded.write_text(json.dumps({c: {s: "0" + d for s, d in rows.items()} for c, rows in sources.items()}))
+    csv_path = out / "grades.csv"
+    csv_path.write_text(csv_path.read_text().replace("ben,ch00_start,0,6,unreadable", "ben,ch00_start,0,6,error"))
+    for run in (1, 2):  # ben's error row is graded again (with today's source); amy's stays the older one's
+        results, notes = grading.grade_class(subs, out, jobs=1, progress=False)
+        assert [r.student for r in results] == (["ben"] if run == 1 else []), run
+        assert [n for n in notes if n.startswith(f"{CH}: the instructor's notebook") and "since 1 kept" in n
+                and "--force" in n], (run, notes)
+    # a one-student re-grade into the class's folder: amy's row, outside this run, is still named
+    alone = tmp_path / "ben-only"
+    (alone / "ben" / CH).mkdir(parents=True)
+    nb_path(alone, "ben").write_text("still not a notebook")
+    results, notes = grading.grade_class(alone, out, jobs=1, progress=False)
+    assert [r.student for r in results] == ["ben"]
+    assert [n for n in notes if "since 1 kept" in n and "whole class" in n], notes
+    grading.grade_class(subs, out, jobs=1, force=True, progress=False)
+    _, notes = grading.grade_class(subs, out, jobs=1, progress=False)
+    assert not [n for n in notes if "changed since" in n]
+
+
+def test_local_pool_grades_a_submission_that_kills_its_process_alone(tmp_path, monkeypatch):
+    """pete's grading process dies (the test hook): a process pool loses every task in flight then. Each is
+    graded again alone; only pete's dies again, and only pete gets an error row."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    for student in ("amy", "ben", "pete"):
+        (subs / student / CH).mkdir(parents=True)
+        nb_path(subs, student).write_text("not a notebook")  # unreadable: no kernel needed
+    monkeypatch.setenv(grading_task.CRASH_VAR, "pete")
+    results, _ = grading.grade_class(subs, out, jobs=2, progress=False)
+    assert [(r.student, r.status) for r in results] == [("amy", "unreadable"), ("ben", "unreadable"), ("pete", "error")]
+    assert "graded alone" in results[-1].detail
+    assert [r["student"] for r in read_rows(out)] == ["amy", "ben", "pete"]
+
+
+@pytest.mark.parametrize("student, why", [("linus", "symbolic link"), ("lena", "symbolic link"),
+                                          ("dirk", "symbolic link"), ("hardy", "hard link")])
+def test_a_linked_notebook_is_not_read(batch, student, why):
+    """A link to the solution or to another student's notebook would grade that file, and hand its code to the
+    linking student's feedback and answers/: it is an unreadable row that says why, and nothing is written."""
+    r = row(batch, student)
+    assert (r.status, r.score) == ("unreadable", 0), r
+    assert why in r.detail, r.detail
+    assert not (batch["out"] / "answers" / student).exists()
+    page = (batch["out"] / "feedback" / student / CH / f"{CH}.html").read_text(encoding="utf-8")
+    assert why in page, "the student's feedback says why, and holds nothing of the linked notebook"
+    solution_only = [ln.strip() for code in ANSWERS.values() for ln in code.splitlines()
+                     if len(ln.strip()) > 20 and ln.strip() not in "".join(STUDENT_ANSWERS.values())]
+    assert solution_only and not [ln for ln in solution_only if ln in page]
+
+
+def test_the_keyring_carries_nothing(batch):
+    """kay stored each call's inputs in the kernel keyring and printed what it found: nothing comes back."""
+    html = (batch["out"] / "feedback" / "kay" / CH / f"{CH}.html").read_text(encoding="utf-8")
+    assert "LEAK-KEY-FOUND" not in html
+
+
+def test_feedback_tracebacks_end_at_the_student_s_line(batch):
+    """bob's stubs raise in his own kernel: his feedback names his line, and shows no grader frame or host path."""
+    html = (batch["out"] / "feedback" / "bob" / CH / f"{CH}.html").read_text(encoding="utf-8")
+    assert "of your cell" in html and "raise NotImplementedError()" in html
+    for host in ("proxy.py", "dlcourse/grading", "site-packages", str(ROOT)):
+        assert host not in html, host
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the cgroup bound is a root grader's")
+def test_the_summary_says_which_memory_bound_is_in_force(batch):
+    assert any("limits of a student kernel" in w and "a cgroup per kernel" in w for w in batch["warnings"]), \
+        batch["warnings"]

@@ -8,14 +8,13 @@ process, as a submission that crashes its machine would.
 
 The adversarial class of tests/classes.py is graded once through the CLI, and hurt on the way: a worker
 is SIGKILLed while it grades, then the client itself is SIGKILLed before it wrote grades.csv, and the
-same command is run again. Its rows must be the ``--jobs 2`` rows (tests/test_grading.py's batch).
+same command is run again. Its rows must be the ``--jobs 2`` rows (tests/grading/test_batch.py's batch).
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -27,11 +26,25 @@ from pathlib import Path
 
 import psutil
 import pytest
-from classes import (ANSWERS, CH, OPTIONS, POINTS, TOTAL, answered, graded_with_jobs_2, nb_path, once, student_nb,
-                     write_adversarial_class, write_nb)
+from classes import (
+    ANSWERS,
+    CH,
+    LINKED,
+    OPTIONS,
+    POINTS,
+    TOTAL,
+    answered,
+    copy_class,
+    nb_path,
+    once,
+    read_rows,
+    student_nb,
+    write_adversarial_class,
+    write_nb,
+)
 
-from dlcourse import grading
-from dlcourse.grading import batch as grading_batch, cluster as grading_cluster, grades
+from dlcourse.grading import cluster as grading_cluster
+from dlcourse.grading import task as grading_task
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the grading sandbox (bwrap) is Linux only")
 DASK = Path(sys.executable).with_name("dask")
@@ -67,7 +80,7 @@ def dask_cluster(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dask")
     scheduler_file = folder / "scheduler.json"
     env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
-           grading_batch.CRASH_VAR: "pete"}
+           grading_task.CRASH_VAR: "pete"}
     logs = []
 
     def start(name, *args):
@@ -111,11 +124,6 @@ def graded_count(stdout: str) -> int:
     return int(first.split()[0])
 
 
-def read_rows(out: Path) -> list[dict]:
-    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def worker_pids(client) -> dict:
     return client.run(os.getpid)
 
@@ -148,7 +156,7 @@ def alive(processes) -> list[int]:
 
 def kernels_of(pid: int) -> list[str]:
     """The command lines of the kernels a worker process started (the student kernel runs
-    ``python -m dlcourse.sandbox``, a plain one ``ipykernel_launcher``)."""
+    ``python -m dlcourse.sandbox``, the grader's ``python -m dlcourse.sandbox --plain``)."""
     try:
         return [" ".join(p.cmdline()) for p in psutil.Process(pid).children(recursive=True)
                 if any(k in " ".join(p.cmdline()) for k in ("dlcourse.sandbox", "ipykernel_launcher"))]
@@ -201,11 +209,6 @@ def grade_on_cluster(dask_cluster, folder: Path) -> dict:
             "second": second, "rows": read_rows(out)}
 
 
-@pytest.fixture(scope="module")
-def jobs2(tmp_path_factory, worker_id):
-    return graded_with_jobs_2(tmp_path_factory, worker_id)
-
-
 def test_cluster_rows_are_the_jobs_2_rows(cluster_class, jobs2):
     rows = cluster_class["rows"]
     assert sorted(r["student"] for r in rows) == sorted(cluster_class["students"]), "one row per student, once each"
@@ -213,9 +216,9 @@ def test_cluster_rows_are_the_jobs_2_rows(cluster_class, jobs2):
         local = jobs2["results"][r["student"]]
         assert (float(r["score"]), float(r["max_score"]), r["status"]) == (local.score, local.max_score, local.status), r
         assert {ex: float(r[ex]) for ex in POINTS} == {ex: s for ex, (s, _) in local.exercises.items()}, r
-        graded = r["status"] in ("graded", "timeout")
         feedback = cluster_class["out"] / "feedback" / r["student"] / CH / f"{CH}.html"
-        assert feedback.is_file() == graded, f"{r['student']}: feedback written only for graded notebooks"
+        # a grade, or a page that says why there is none (an unreadable or failed notebook); a missing one has none
+        assert feedback.is_file() == (r["status"] != "missing"), f"{r['student']}: {r['status']}, feedback?"
 
 
 def test_a_worker_killed_while_grading_loses_nothing(cluster_class):
@@ -241,7 +244,8 @@ def test_a_client_killed_mid_batch_resumes_from_its_journal(cluster_class):
 def test_rows_carry_the_notebook_s_sha256(cluster_class):
     for r in cluster_class["rows"]:
         path = nb_path(cluster_class["subs"], r["student"])
-        expected = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+        read = path.is_file() and r["student"] not in LINKED  # a linked notebook is not read: no sha256
+        expected = hashlib.sha256(path.read_bytes()).hexdigest() if read else ""
         assert r["sha256"] == expected, r["student"]
     with open(cluster_class["out"] / "grades.csv", newline="", encoding="utf-8") as f:
         assert next(csv.reader(f))[-1] == "sha256"
@@ -258,7 +262,7 @@ def test_worker_kernels_get_their_share_of_the_cores(cluster_class):
 
 def test_a_second_run_grades_nothing_and_a_changed_submission_again(cluster_class, dask_cluster, tmp_path):
     subs, out = tmp_path / "submissions", tmp_path / "out"  # a copy: other tests read the class's folders
-    shutil.copytree(cluster_class["subs"], subs)  # copies keep mtimes: the same José is graded
+    copy_class(cluster_class["subs"], subs)
     shutil.copytree(cluster_class["out"], out)
     errors = [r["student"] for r in cluster_class["rows"] if r["status"] == "error"]
     csv_before = (out / "grades.csv").read_bytes()
@@ -330,112 +334,7 @@ def test_an_unreachable_scheduler_is_one_clear_line(tmp_path):
     assert not (tmp_path / "out" / "grades.csv").exists()
 
 
-def test_local_pool_resumes(jobs2, tmp_path):
-    """The --jobs 2 batch's output folder, run again: nothing is graded but its error rows; then one
-    changed submission is graded again, and only it."""
-    subs, out = tmp_path / "subs", tmp_path / "out"
-    shutil.copytree(jobs2["subs"], subs)  # copies keep mtimes: the same José is graded
-    shutil.copytree(jobs2["out"], out)
-    errors = sorted(s for s, r in jobs2["results"].items() if r.status == "error")
-    results, notes = grading.grade_class(subs, out, jobs=2, **OPTIONS, progress=False)
-    assert sorted(r.student for r in results) == errors
-    write_nb(nb_path(subs, "carol"), answered(student_nb()))  # carol fixes her forward difference
-    results, _ = grading.grade_class(subs, out, jobs=2, **OPTIONS, progress=False)
-    assert sorted(r.student for r in results) == sorted(["carol", *errors])
-    rows = {r["student"]: r for r in read_rows(out)}
-    assert (rows["carol"]["status"], float(rows["carol"]["score"])) == ("graded", TOTAL)
-    assert float(rows["alice"]["score"]) == TOTAL and rows["erin"]["status"] == "timeout", "kept rows stay"
-
-
-def test_force_grades_everything_again(tmp_path):
-    subs, out = tmp_path / "subs", tmp_path / "out"
-    (subs / "amy" / CH).mkdir(parents=True)  # missing
-    (subs / "ben" / CH).mkdir(parents=True)
-    nb_path(subs, "ben").write_text("not a notebook")  # unreadable: no kernel needed, so this test is fast
-    assert len(grading.grade_class(subs, out, jobs=1, progress=False)[0]) == 2
-    assert grading.grade_class(subs, out, jobs=1, progress=False)[0] == []
-    assert len(grading.grade_class(subs, out, jobs=1, force=True, progress=False)[0]) == 2
-
-
-def test_resume_notes_a_chapter_whose_tests_changed(tmp_path):
-    """Resume compares notebooks, not tests: kept rows graded with another instructor source are named, on
-    every run until they are graded again, even when other rows of the chapter are graded meanwhile."""
-    subs, out = tmp_path / "subs", tmp_path / "out"
-    for student in ("amy", "ben"):
-        (subs / student / CH).mkdir(parents=True)
-        nb_path(subs, student).write_text("not a notebook")  # unreadable: no kernel needed
-    grading.grade_class(subs, out, jobs=1, progress=False)
-    _, notes = grading.grade_class(subs, out, jobs=1, progress=False)
-    assert not [n for n in notes if "changed since" in n]
-    recorded = out / ".dlcourse" / "sources.json"
-    sources = json.loads(recorded.read_text())
-    recorded.write_text(json.dumps({c: {s: "0" + d for s, d in rows.items()} for c, rows in sources.items()}))
-    csv_path = out / "grades.csv"
-    csv_path.write_text(csv_path.read_text().replace("ben,ch00_start,0,6,unreadable", "ben,ch00_start,0,6,error"))
-    for run in (1, 2):  # ben's error row is graded again (with today's source); amy's stays the older one's
-        results, notes = grading.grade_class(subs, out, jobs=1, progress=False)
-        assert [r.student for r in results] == (["ben"] if run == 1 else []), run
-        assert [n for n in notes if n.startswith(f"{CH}: the instructor's notebook") and "since 1 kept" in n
-                and "--force" in n], (run, notes)
-    grading.grade_class(subs, out, jobs=1, force=True, progress=False)
-    _, notes = grading.grade_class(subs, out, jobs=1, progress=False)
-    assert not [n for n in notes if "changed since" in n]
-
-
-def test_local_pool_grades_a_submission_that_kills_its_process_alone(tmp_path, monkeypatch):
-    """pete's grading process dies (the test hook): a process pool loses every task in flight then. Each is
-    graded again alone; only pete's dies again, and only pete gets an error row."""
-    subs, out = tmp_path / "subs", tmp_path / "out"
-    for student in ("amy", "ben", "pete"):
-        (subs / student / CH).mkdir(parents=True)
-        nb_path(subs, student).write_text("not a notebook")  # unreadable: no kernel needed
-    monkeypatch.setenv(grading_batch.CRASH_VAR, "pete")
-    results, _ = grading.grade_class(subs, out, jobs=2, progress=False)
-    assert [(r.student, r.status) for r in results] == [("amy", "unreadable"), ("ben", "unreadable"), ("pete", "error")]
-    assert "graded alone" in results[-1].detail
-    assert [r["student"] for r in read_rows(out)] == ["amy", "ben", "pete"]
-
-
 # ---------------------------------------------------------------------------- units (no grading run)
-
-
-def row(student, status="graded", sha="a", chapter=CH, score="1"):
-    return {"student": student, "chapter": chapter, "score": score, "max_score": "6", "status": status,
-            "detail": "", "sha256": sha}
-
-
-@pytest.mark.parametrize("previous, sha, force, grade", [
-    (None, "a", False, True),  # no row
-    (row("ann"), "a", False, False),  # unchanged
-    (row("ann"), "b", False, True),  # changed
-    (row("ann", status="error"), "a", False, True),  # an error may be transient
-    (row("ann", status="timeout"), "a", False, False),  # a timeout is a grade
-    (row("ann", status="missing", sha=""), "", False, False),  # still missing
-    (row("ann", status="missing", sha=""), "c", False, True),  # handed in since
-    (row("ann"), "a", True, True),  # --force
-])
-def test_resume_grades_what_is_new_changed_or_an_error(previous, sha, force, grade):
-    item = grades.Item("ann", CH, None, sha)
-    assert grades.needs_grading(item, previous, force) is grade
-
-
-def test_grades_csv_is_replaced_atomically_and_the_journal_survives_a_torn_line(tmp_path):
-    path = tmp_path / "grades.csv"
-    grades.write_grades_csv([row("ann"), row("ben")], path, [])
-    grades.write_grades_csv([row("cy")], path, ["rel_error"])
-    assert [p.name for p in tmp_path.iterdir()] == ["grades.csv"], "no temporary file left"
-    assert [r["student"] for r in grades.read_grades_csv(path)] == ["cy"]
-    assert grades.read_grades_csv_header(path) == [*grades.FIRST_COLUMNS, "rel_error", *grades.LAST_COLUMNS]
-    journal = grades.Journal(tmp_path)
-    with journal as book:
-        book.append(row("ann"))
-        book.append(row("ben"))
-    with open(journal.path, "a") as f:
-        f.write('{"student": "cy", "chap')  # the client died mid-line
-    assert [r["student"] for r in journal.read()] == ["ann", "ben"]
-    with journal as book:  # the next run appends after it
-        book.append({**row("dan"), "detail": "a line\u2028separator"})  # str.splitlines() would split there
-    assert [r["student"] for r in journal.read()] == ["ann", "ben", "dan"]
 
 
 def test_worker_problems_say_what_to_do():
@@ -449,15 +348,3 @@ def test_worker_problems_say_what_to_do():
     assert "other grading code" in problems[2]
     assert "tcp://e:1 runs 4 threads" in problems[3] and "--nthreads 1" in problems[3]
     assert grading_cluster.worker_problems({"tcp://b:1": {**ok, "bwrap": False}}, {}, "c", sandbox=False) == []
-
-
-@pytest.mark.parametrize("parent_alive", [True, False])
-def test_a_kernel_launcher_whose_grading_process_is_gone_exits(parent_alive):
-    """The student kernel's launcher asks to be killed with the grading process (PR_SET_PDEATHSIG); had that
-    process died while the launcher started (a worker SIGKILLed as it started spare kernels), no signal
-    would come, so the launcher checks the pid jupyter_client gave it (JPY_PARENT_PID) and exits."""
-    code = "from dlcourse import sandbox; sandbox._die_with_parent(); print('went on')"
-    parent = os.getpid() if parent_alive else 1  # 1: not our parent, as if ours had died and init adopted us
-    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "JPY_PARENT_PID": str(parent)},
-                          capture_output=True, text=True, timeout=60)
-    assert (proc.returncode, "went on" in proc.stdout) == ((0, True) if parent_alive else (1, False)), proc
