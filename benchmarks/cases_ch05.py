@@ -27,58 +27,6 @@ def _gpt_params(rng, dtype, n_layers=LAYERS):
             "blocks": [block() for _ in range(n_layers)], "gamma_f": np.ones(D, dtype), "beta_f": np.zeros(D, dtype)}
 
 
-def _keras_block(x, p, dtype):
-    """The pre-LN block on the symbolic x, holding p (exact gelu, LayerNorm epsilon 1e-5, causal attention)."""
-    keras = reference.keras()
-    mha = keras.layers.MultiHeadAttention(HEADS, KEY_DIM, dtype=dtype)
-    ln1, ln2 = (keras.layers.LayerNormalization(epsilon=1e-5, dtype=dtype) for _ in range(2))
-    ffn1 = keras.layers.Dense(F, activation="gelu", dtype=dtype)
-    ffn2 = keras.layers.Dense(D, dtype=dtype)
-    u = ln1(x)
-    h = keras.layers.Add(dtype=dtype)([x, mha(u, u, use_causal_mask=True)])
-    out = keras.layers.Add(dtype=dtype)([h, ffn2(ffn1(ln2(h)))])
-    mha.set_weights([p[n] for n in ("Wq", "bq", "Wk", "bk", "Wv", "bv", "Wo", "bo")])
-    ln1.set_weights([p["gamma1"], p["beta1"]])
-    ln2.set_weights([p["gamma2"], p["beta2"]])
-    ffn1.set_weights([p["W1"], p["b1"]])
-    ffn2.set_weights([p["W2"], p["b2"]])
-    return out
-
-
-def _keras_gpt(params, dtype):
-    """A functional Keras GPT holding params: Embedding + P[:T], the blocks, final LayerNorm, logits = h @ E.T."""
-    keras = reference.keras()
-    ops = keras.ops
-
-    class AddPositions(keras.layers.Layer):
-        def build(self, input_shape):
-            self.P = self.add_weight(shape=params["P"].shape, initializer="zeros", dtype=dtype)
-
-        def call(self, x):
-            return x + self.P[: ops.shape(x)[1]]
-
-    class TiedLogits(keras.layers.Layer):
-        def __init__(self, embedding, **kw):
-            super().__init__(**kw)
-            self.embedding = embedding
-
-        def call(self, h):
-            return ops.matmul(h, ops.transpose(self.embedding.embeddings))
-
-    ids = keras.Input((None,), dtype="int32")
-    emb = keras.layers.Embedding(V, D, dtype=dtype)
-    pos = AddPositions(dtype=dtype)
-    x = pos(emb(ids))
-    emb.set_weights([params["E"]])
-    pos.set_weights([params["P"]])
-    for p in params["blocks"]:
-        x = _keras_block(x, p, dtype)
-    ln_f = keras.layers.LayerNormalization(epsilon=1e-5, dtype=dtype)
-    x = ln_f(x)
-    ln_f.set_weights([params["gamma_f"], params["beta_f"]])
-    return keras.Model(ids, TiedLogits(emb, dtype=dtype)(x))
-
-
 def gelu_case(dtype):
     tf = reference.tf()
     x = np.random.default_rng(0).normal(size=(N, T, 4 * D)).astype(dtype)
@@ -123,12 +71,10 @@ def embedding_backward_case(dtype):
 
 
 def gpt_block_case(dtype):
-    keras = reference.keras()
     rng = np.random.default_rng(3)
     p = _gpt_params(rng, dtype, n_layers=1)["blocks"][0]
     x = rng.normal(size=(N, T, D)).astype(dtype)
-    x_in = keras.Input((T, D), dtype=dtype)
-    call = compiled(keras.Model(x_in, _keras_block(x_in, p, dtype)))
+    call = compiled(reference.keras_block(p, HEADS, dtype=dtype))
     tx = reference.tf().constant(x)
     return (lambda: ch05.gpt_block(x, p, HEADS)), (lambda: call(tx).numpy())
 
@@ -137,7 +83,7 @@ def gpt_forward_case(dtype):
     rng = np.random.default_rng(4)
     params = _gpt_params(rng, dtype)
     ids = rng.integers(0, V, size=(N, T))
-    call = compiled(_keras_gpt(params, dtype))
+    call = compiled(reference.keras_gpt(params, HEADS, dtype=dtype))
     tids = reference.tf().constant(ids, dtype="int32")
     return (lambda: ch05.gpt_forward(ids, params, HEADS)), (lambda: call(tids).numpy())
 
@@ -148,7 +94,7 @@ def generate_case(dtype):
     tf = reference.tf()
     rng = np.random.default_rng(5)
     params = _gpt_params(rng, dtype)
-    model = _keras_gpt(params, dtype)
+    model = reference.keras_gpt(params, HEADS, dtype=dtype)
     forward = tf.function(model, input_signature=[tf.TensorSpec((1, None), tf.int32)])
     start = np.zeros((1, 1), dtype=np.int32)
 
@@ -167,8 +113,8 @@ CASES = [
     Case("gelu", f"x ({N},{T},{4 * D})", gelu_case, "tf.nn.gelu (exact) in tf.function"),
     Case("causal_lm_loss", f"logits ({N},{T},{V})", lm_loss_case, "SparseCategoricalCrossentropy + GradientTape"),
     Case("embedding_backward", f"ids ({N},{T}), E ({V},{D})", embedding_backward_case, "GradientTape through tf.gather"),
-    Case("gpt_block", _x, gpt_block_case, "Keras pre-LN block in tf.function"),
-    Case("gpt_forward", f"ids ({N},{T}), V {V}, D {D}, {LAYERS} blocks", gpt_forward_case, "Keras GPT in tf.function"),
+    Case("gpt_block", _x, gpt_block_case, "dlcourse.reference.keras_block in tf.function"),
+    Case("gpt_forward", f"ids ({N},{T}), V {V}, D {D}, {LAYERS} blocks", gpt_forward_case, "dlcourse.reference.keras_gpt in tf.function"),
     Case("generate_greedy (cached vs full)", f"1 x {T} tokens, D {D}, {LAYERS} blocks", generate_case,
          "Keras GPT, full prefix each step"),
 ]

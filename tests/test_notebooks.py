@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import shutil
 
 import nbformat
 import numpy as np
@@ -18,12 +19,12 @@ import pytest
 from nbgrader.preprocessors import ClearHiddenTests
 from nbgrader.validator import Validator
 
-from dlcourse import notebooks
+from dlcourse import exercise_map, notebooks
 
 ROOT = notebooks.course_root()
 CHAPTERS = notebooks.chapter_ids(ROOT)
 HIDDEN_BEGIN = ClearHiddenTests(config=notebooks.nbgrader_config(ROOT)).begin_test_delimeter  # as nbgrader finds them
-EXPECTED_CHAPTERS = ["ch00_start", "ch01_gradient_descent", "ch02_convolution", "ch03_lstm", "ch04_attention", "ch05_gpt"]
+EXPECTED_CHAPTERS = ["ch00_start", "ch01_gradient_descent", "ch02_convolution", "ch03_lstm", "ch04_attention", "ch05_gpt", "ch06_scale"]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STUB = "raise NotImplementedError()"
 
@@ -86,6 +87,60 @@ def test_hygiene(chapter):
 
 
 # ---------------------------------------------------------------------------- freshness
+
+
+def test_hygiene_exercise_map_is_current():
+    """docs/exercises.md is what `dlcourse generate` writes from today's solutions, catalogue and benchmarks."""
+    path = exercise_map.map_path(ROOT)
+    assert path.is_file(), f"{path.relative_to(ROOT)} is missing: run `make notebooks` and commit it"
+    assert path.read_text(encoding="utf-8") == exercise_map.render(ROOT), (
+        f"{path.relative_to(ROOT)} is stale: run `make notebooks` (dlcourse generate) and commit it")
+
+
+def test_hygiene_exercise_map_reads_a_made_up_chapter(tmp_path):
+    """The map's rows come from the files: a made-up chapter with two exercises, a given cell, a setup helper,
+    a catalogue entry and a benchmark row, and a test cell that breaks the naming rule (its exercise then shows
+    no tests, which a reader sees)."""
+    shutil.copytree(ROOT / "autograde", tmp_path / "autograde")
+    meta = {"grade": False, "solution": True, "locked": False, "points": 0}
+    test = {"grade": True, "solution": False, "locked": True}
+    cells = [
+        nbformat.v4.new_code_cell("import numpy as np\nfrom dlcourse import check\n\ndef helper(x):\n    return x\n",
+                                  metadata={"tags": ["setup"]}),
+        nbformat.v4.new_code_cell("def make_case(n):\n    return np.ones(n)\n",
+                                  metadata={"nbgrader": {"grade": False, "solution": False, "locked": True,
+                                                         "grade_id": "given_cases"}}),
+        nbformat.v4.new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * helper(x)\n    ### END SOLUTION\n",
+                                  metadata={"nbgrader": {**meta, "grade_id": "double"}}),
+        nbformat.v4.new_code_cell("check.assert_close(double(make_case(2)), 2 * np.ones(2), tol='float64')\n"
+                                  "### BEGIN HIDDEN TESTS\nassert double(1) == 2\n### END HIDDEN TESTS\n",
+                                  metadata={"nbgrader": {**test, "points": 3, "grade_id": "test_double_visible"}}),
+        nbformat.v4.new_code_cell("def quad(x):\n    ### BEGIN SOLUTION\n    return double(double(x))\n    ### END SOLUTION\n",
+                                  metadata={"nbgrader": {**meta, "grade_id": "quad"}}),
+        nbformat.v4.new_code_cell("assert quad(1) == 4\n",
+                                  metadata={"nbgrader": {**test, "points": 2, "grade_id": "quad_test"}}),
+    ]
+    (tmp_path / "solutions" / "ch09_made_up").mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "solutions" / "ch09_made_up" / "ch09_made_up.ipynb")
+    (tmp_path / "tests" / "mistakes").mkdir(parents=True)
+    (tmp_path / "tests" / "mistakes" / "ch09_made_up.py").write_text(
+        'MISTAKES = [Mistake("double", "triple", "def double(x): return 3 * x", says=("double",))]\n')
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "cases_ch09.py").write_text(
+        "ch09 = notebooks.load_functions(path)\n\ndef quad_case(dtype):\n    return (lambda: ch09.quad(1)), None\n\n"
+        'CASES = [Case("quad, made up", "x ()", quad_case, "none")]\n')
+
+    double, quad = exercise_map.chapter_exercises("ch09_made_up", tmp_path)
+    assert (double.name, double.points, double.tests) == ("double", 3, [("test_double_visible", 3, True)])
+    assert (double.given, double.setup, double.mistakes) == (["given_cases"], ["helper"], 1)
+    assert "check" in double.modules
+    assert (quad.name, quad.points, quad.tests, quad.answers) == ("quad", 0, [], {"double": ["double"]})
+    assert quad.benchmarks == ["quad, made up"] and double.benchmarks == []
+    text = exercise_map.render(tmp_path)
+    assert "| `quad` | 0 | **none** |" in text, "an exercise without test cells (by the naming rule) stands out"
+    assert "[`solutions/ch09_made_up/ch09_made_up.ipynb`](../solutions/ch09_made_up/ch09_made_up.ipynb)" in text
+    assert exercise_map.write(tmp_path) == tmp_path / "docs" / "exercises.md"
+    assert exercise_map.write(tmp_path) is None, "an unchanged map is not written again"
 
 
 def _comparable(nb):
@@ -230,3 +285,24 @@ def test_environment_sets_then_restores_only_its_variables(monkeypatch):
     with notebooks.environment(DLCOURSE_T_NEW="2"):
         assert os.environ["DLCOURSE_T_NEW"] == "2"
     assert "DLCOURSE_T_NEW" not in os.environ
+
+
+def test_a_gradebook_opens_without_starting_alembic(tmp_path, monkeypatch):
+    """venv_on_path: a new gradebook gets the schema version `alembic heads` prints for nbgrader's migrations,
+    read in this process (nbgrader spawns `alembic heads` for every new gradebook: 3.5 s of each check)."""
+    import subprocess
+
+    import nbgrader.api
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    notebooks.venv_on_path()
+    with _temp_alembic_ini(f"sqlite:///{tmp_path}/probe.db") as ini:  # what nbgrader itself would run
+        printed = subprocess.check_output(["alembic", "-c", ini, "heads"], text=True).split("\n")[0].split(" ")[0]
+
+    def no_process(*args, **kwargs):
+        raise AssertionError(f"a process was started to open a gradebook: {args}")
+
+    monkeypatch.setattr(nbgrader.api.sp, "check_output", no_process)
+    with nbgrader.api.Gradebook(f"sqlite:///{tmp_path}/gradebook.db") as gb:
+        version = gb.db.execute(nbgrader.api.text("SELECT version_num FROM alembic_version")).scalar()
+    assert version == printed

@@ -28,6 +28,21 @@ def test_quiet_import_writes_nothing_to_stderr():
     assert "TF32 off" in proc.stdout
 
 
+@pytest.mark.parametrize("started", [False, True], ids=["fresh", "runtime-started"])
+def test_logical_cpus_are_opt_in(started):
+    """reference.tf(logical_cpus=4) (chapter 6) gives four logical CPUs, quietly, in a fresh process and in one whose
+    runtime runs already (the grader's kernel); reference.tf() alone keeps one."""
+    first = "reference.tf(); before = len(reference.tf().config.list_logical_devices('CPU')); " if started else "before = 1; "
+    code = ("from dlcourse import reference; " + first + "tf = reference.tf(logical_cpus=4); "
+            "s = tf.distribute.MirroredStrategy([f'/cpu:{i}' for i in range(4)], "
+            "cross_device_ops=tf.distribute.ReductionToOneDevice()); "
+            "print(before, len(tf.config.list_logical_devices('CPU')), s.num_replicas_in_sync)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["1", "4", "4"], proc.stdout
+    assert proc.stderr == "", f"logical devices leaked TensorFlow's logs to stderr: {proc.stderr[-500:]!r}"
+
+
 def test_device_is_cpu_without_gpu(tf):
     expected = "/GPU:0" if tf.config.list_physical_devices("GPU") else "/CPU:0"
     assert reference.device() == expected
@@ -100,17 +115,22 @@ def test_conv2d_rejects_unknown_padding(rng):
 
 
 def test_lstm_gate_blocks_are_i_f_c_o(rng):
+    """Two steps: the second has h_1 and c_1 non-zero, so U and the forget gate (f * c_1) enter the check."""
     D, H = 3, 2
     W, U, b = rng.normal(size=(D, 4 * H)), rng.normal(size=(H, 4 * H)), rng.normal(size=4 * H)
-    x = rng.normal(size=(1, 1, D))
+    x = rng.normal(size=(1, 2, D))
     seq, h, c = reference.lstm(W, U, b)(x)
     sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
-    z = x[:, 0] @ W + b  # h0 = c0 = 0, so U does not enter the first step
-    i, f, g, o = sig(z[:, :H]), sig(z[:, H : 2 * H]), np.tanh(z[:, 2 * H : 3 * H]), sig(z[:, 3 * H :])
-    c_ref = i * g  # + f * c0, which is 0
-    check.assert_close(c.numpy(), c_ref, name="LSTM c_1", tol="forward64")
-    check.assert_close(h.numpy(), o * np.tanh(c_ref), name="LSTM h_1", tol="forward64")
-    assert f.shape == (1, H)
+    h_t, c_t = np.zeros((1, H)), np.zeros((1, H))
+    for t in range(2):
+        z = x[:, t] @ W + h_t @ U + b
+        i, f, g, o = sig(z[:, :H]), sig(z[:, H : 2 * H]), np.tanh(z[:, 2 * H : 3 * H]), sig(z[:, 3 * H :])
+        c_prev, c_t = c_t, f * c_t + i * g
+        h_t = o * np.tanh(c_t)
+        check.assert_close(seq.numpy()[:, t], h_t, name=f"LSTM h_{t + 1}", tol="forward64")
+    assert np.abs(f * c_prev).min() > 1e-3, "at step 2 the forget gate's term f * c_1 is not negligible"
+    check.assert_close(c.numpy(), c_t, name="LSTM c_2", tol="forward64")
+    check.assert_close(h.numpy(), h_t, name="LSTM h_2", tol="forward64")
 
 
 def test_lstm_rejects_transposed_recurrent_kernel(rng):
@@ -175,3 +195,31 @@ def test_layer_norm_default_epsilon_is_keras_1e_3(rng):
     check.assert_close(layer(x).numpy(), (x - mu) / np.sqrt(var + 1e-3) * g + be, name="LayerNorm", tol="forward64")
     with pytest.raises(AssertionError):  # PyTorch's 1e-5 is measurably different at this scale
         check.assert_close(layer(x).numpy(), (x - mu) / np.sqrt(var + 1e-5) * g + be, name="eps 1e-5", tol="forward64")
+
+
+def test_keras_gpt_is_chapter_5_s_model():
+    """dlcourse.reference.keras_gpt: the parameter count of chapter 5's GPT by its derivation (tied embeddings,
+    learned positions, pre-LN blocks with biases, a final LN), and causality: a later token changes no earlier
+    logit."""
+    r = np.random.default_rng(0)
+    V, T, D, heads, key_dim, F, L = 11, 7, 8, 2, 4, 16, 2
+
+    def block():
+        p = {n: r.normal(size=s) for n, s in {
+            "Wq": (D, heads, key_dim), "bq": (heads, key_dim), "Wk": (D, heads, key_dim), "bk": (heads, key_dim),
+            "Wv": (D, heads, key_dim), "bv": (heads, key_dim), "Wo": (heads, key_dim, D), "bo": (D,),
+            "gamma1": (D,), "beta1": (D,), "W1": (D, F), "b1": (F,), "W2": (F, D), "b2": (D,),
+            "gamma2": (D,), "beta2": (D,)}.items()}
+        return p
+    params = {"E": r.normal(size=(V, D)), "P": r.normal(size=(T, D)), "blocks": [block() for _ in range(L)],
+              "gamma_f": r.normal(size=D), "beta_f": r.normal(size=D)}
+    model = reference.keras_gpt(params, heads)
+    attention = 3 * (D * heads * key_dim + heads * key_dim) + heads * key_dim * D + D
+    per_block = attention + 2 * 2 * D + (D * F + F) + (F * D + D)
+    assert model.count_params() == V * D + T * D + L * per_block + 2 * D
+    ids = r.integers(0, V, size=(1, T))
+    changed = ids.copy()
+    changed[0, -1] = (ids[0, -1] + 1) % V
+    a, b = model(ids).numpy(), model(changed).numpy()
+    np.testing.assert_array_equal(a[:, :-1], b[:, :-1])
+    assert np.abs(a[:, -1] - b[:, -1]).max() > 1e-6

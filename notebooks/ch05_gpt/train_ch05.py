@@ -11,7 +11,9 @@ solutions; beside a student notebook, the learner's answers (they must be finish
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,16 @@ from dlcourse.notebooks import load_functions
 
 HERE = Path(__file__).resolve().parent
 SEED, STEPS, BATCH, LR = 0, 3000, 64, 3e-3
+EXERCISES = {"embedding_forward": 1, "embedding_backward": 2, "gelu": 3, "causal_lm_loss": 4, "gpt_block": 5,
+             "gpt_forward": 6, "next_token_probs": 7, "generate_greedy": 8}
+
+
+def unfinished(err: NotImplementedError) -> str:
+    """What to tell a learner whose notebook still has a stub: which exercise raised."""
+    names = [frame.name for frame in traceback.extract_tb(err.__traceback__) if frame.name in EXERCISES]
+    which = f"exercise {EXERCISES[names[-1]]} (`{names[-1]}`)" if names else "an exercise"
+    return (f"train_ch05.py trains with your answers from ch05_gpt.ipynb, and {which} is not finished yet (it raises "
+            "NotImplementedError). Finish exercises 1 to 8 there, save the notebook, and run this script again.")
 
 
 def main(argv=None):
@@ -53,4 +65,7 @@ def main(argv=None):
 
 if __name__ == "__main__":
     with threadpool_limits(1):  # one BLAS thread: on these tiny matrices, more threads only cost time
-        main()
+        try:
+            main()
+        except NotImplementedError as err:
+            sys.exit(unfinished(err))

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import tempfile
@@ -27,6 +28,8 @@ __all__ = [
     "student_path",
     "nbgrader_config",
     "generate_student_notebooks",
+    "saved_code",
+    "save_given",
     "execute_notebook",
     "load_functions",
     "is_answer_cell",
@@ -108,11 +111,33 @@ def environment(**values):
 
 
 def venv_on_path() -> None:
-    """Put this interpreter's bin folder first on PATH, so that tools nbgrader calls by name
-    (``alembic``) are the ones installed beside it, even when the venv is not activated."""
+    """Ready nbgrader to open gradebooks in this process: this interpreter's bin folder first on PATH, so that
+    tools nbgrader calls by name (``alembic``, for ``nbgrader db upgrade``) are the ones installed beside it
+    even when the venv is not activated; and the gradebook's schema version read in this process, once.
+
+    nbgrader's ``Gradebook()`` runs ``alembic heads`` in a subprocess whenever it creates a database (its
+    ``nbgrader.api.get_alembic_version``): 3.5 s of every ``dlcourse check`` on a quiet 2-core machine, for a
+    constant of the installed nbgrader. Alembic's own ``ScriptDirectory`` reads the same head from nbgrader's
+    migration scripts without starting a process."""
     bindir = str(Path(sys.executable).parent)
     if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    import nbgrader.api
+
+    if not getattr(nbgrader.api.get_alembic_version, "in_process", False):
+        nbgrader.api.get_alembic_version = _alembic_head
+
+
+@functools.cache
+def _alembic_head() -> str:
+    """What ``alembic heads`` prints first for nbgrader's migrations (see ``venv_on_path``)."""
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    return ScriptDirectory(ALEMBIC_DIR).get_current_head()
+
+
+_alembic_head.in_process = True
 
 
 def generate_student_notebooks(chapters=None, release_dir: Path | None = None, root: Path | None = None,
@@ -145,7 +170,89 @@ def generate_student_notebooks(chapters=None, release_dir: Path | None = None, r
             result = capture_log(app)
             if not result["success"]:
                 raise RuntimeError(f"nbgrader generate_assignment failed for {chapter}:\n{result.get('log', '')}\n{result.get('error', '')}")
-            written.append(Path(coursedir.format_path(coursedir.release_directory, ".", chapter)) / f"{chapter}.ipynb")
+            path = Path(coursedir.format_path(coursedir.release_directory, ".", chapter)) / f"{chapter}.ipynb"
+            _drop_save_marks(path)
+            written.append(path)
+    return written
+
+
+def _drop_save_marks(path: Path) -> None:
+    """The student version has no ``#@save`` lines: they tell ``save_given`` what to copy, and mean nothing
+    above a stub."""
+    from nbgrader.utils import compute_checksum
+
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        if SAVE_MARK in cell.source:
+            cell.source = "\n".join(ln for ln in cell.source.split("\n") if ln.strip() != SAVE_MARK)
+            if "checksum" in cell.metadata.get("nbgrader", {}):  # nbgrader's, of the cell as released
+                cell.metadata.nbgrader["checksum"] = compute_checksum(cell)
+            changed = True
+    if changed:
+        nbformat.write(nb, path)
+
+
+SAVE_MARK = "#@save"
+SOLUTION_MARKS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+def _saved_from(source: str) -> list[str]:
+    """The functions and classes of one cell marked ``#@save`` (the line right above them), as source text."""
+    import ast
+
+    lines = [ln for ln in source.splitlines() if ln.strip() not in SOLUTION_MARKS]
+    text = "\n".join(lines)
+    tree = ast.parse(text)
+    saved = []
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            continue
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        if first >= 2 and lines[first - 2].strip() == SAVE_MARK:
+            saved.append("\n".join(lines[first - 1:node.end_lineno]))
+    return saved
+
+
+def saved_code(chapter: str, root: Path | None = None) -> str | None:
+    """The text of ``dlcourse/given/<chapter>.py`` as the chapter's solution says it should be, or None when
+    the chapter saves nothing. Its header imports NumPy and every ``from dlcourse.given`` line of the
+    chapter's own cells (what the saved code may call from earlier chapters)."""
+    nb = nbformat.read(solution_path(chapter, root), as_version=4)
+    parts, imports = [], []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for ln in cell.source.splitlines():
+            if ln.startswith("from dlcourse.given") and ln not in imports:
+                imports.append(ln)
+        if SAVE_MARK in cell.source:
+            parts += _saved_from(cell.source)
+    if not parts:
+        return None
+    head = (f'"""{chapter}\'s saved code (``#@save``), generated from solutions/{chapter}/{chapter}.ipynb by\n'
+            '`make notebooks`. Do not edit: edit the notebook and regenerate."""\n\n'
+            "import numpy as np\n" + "".join(f"{ln}\n" for ln in imports))
+    return head + "\n\n" + "\n\n\n".join(parts) + "\n"
+
+
+def given_path(chapter: str) -> Path:
+    return Path(__file__).resolve().parent / "given" / f"{chapter}.py"
+
+
+def save_given(chapters=None, root: Path | None = None) -> list[Path]:
+    """Write ``dlcourse/given/<chapter>.py`` for every chapter that saves code; remove the module of a chapter
+    that saves nothing any more. Returns the modules written."""
+    root = root or course_root()
+    written = []
+    for chapter in list(chapters or chapter_ids(root)):
+        code, path = saved_code(chapter, root), given_path(chapter)
+        if code is None:
+            path.unlink(missing_ok=True)
+            continue
+        if not path.is_file() or path.read_text(encoding="utf-8") != code:
+            path.write_text(code, encoding="utf-8")
+        written.append(path)
     return written
 
 
@@ -179,6 +286,30 @@ def is_answer_cell(cell) -> bool:
     """An nbgrader autograded answer cell: a code cell with ``solution: true`` and no points."""
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return cell.get("cell_type") == "code" and bool(meta.get("solution")) and not meta.get("grade")
+
+
+def _nbgrader_cell(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("grade_id")) and bool(meta.get("grade") or meta.get("solution") or meta.get("locked"))
+
+
+def answer_cells(nb) -> dict:
+    """grade_id -> the answer cell that is graded for it: the one that nbgrader's DeduplicateIds keeps when
+    cells claim one grade_id twice (the last nbgrader cell carrying it), if that is an answer cell. The one
+    rule for grading, ``answers/`` and the similarity report, so that the code compared is the code graded."""
+    kept = {}
+    for cell in reversed(nb.cells):
+        if _nbgrader_cell(cell):
+            kept.setdefault(cell.metadata["nbgrader"]["grade_id"], cell)
+    return {gid: c for gid, c in reversed(kept.items()) if is_answer_cell(c)}
+
+
+def claimed_twice(nb) -> list[str]:
+    """The grade_ids that more than one cell carries (in any nbgrader metadata, graded or not)."""
+    from collections import Counter
+
+    ids = Counter(c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells)
+    return sorted(str(g) for g, n in ids.items() if g and n > 1)
 
 
 def is_test_cell(cell) -> bool:

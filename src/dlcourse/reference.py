@@ -3,7 +3,7 @@
 Everything a notebook needs to compare its NumPy code with Keras on the same
 weights. TensorFlow is imported on first use, never at ``import dlcourse``.
 
-Weight layouts follow Keras exactly (shared/reference.md); every builder checks
+Weight layouts follow Keras exactly (docs/maintainers/reference.md); every builder checks
 the NumPy arrays against the shapes Keras creates and raises ValueError naming
 the weight and the expected layout.
 """
@@ -33,6 +33,12 @@ __all__ = [
     "gru",
     "multi_head_attention",
     "layer_norm",
+    "gelu",
+    "GPT_BLOCK_KEYS",
+    "gpt_layers",
+    "load_weights",
+    "keras_block",
+    "keras_gpt",
 ]
 
 
@@ -54,12 +60,17 @@ def _stderr_silenced():
 _TF = None
 
 
-def tf():
+def tf(logical_cpus: int | None = None):
     """Import TensorFlow once, quietly, and return the module.
 
     The first import writes absl/oneDNN/CUDA lines to stderr, and nbgrader
     scores a test cell 0 if it writes to stderr. So the import, and a first
     tiny op that initialises the devices, run with fd 2 silenced.
+
+    ``logical_cpus`` (opt-in, chapter 6 only; the default changes nothing): split the CPU into that many logical
+    devices, for ``tf.distribute.MirroredStrategy``. They can only be set before the runtime starts: on the first
+    call they are set between the import and the first op; if the runtime has started already (the grader's
+    kernel imports TensorFlow before any chapter), its eager context is started again with them.
     """
     global _TF
     if _TF is None:
@@ -74,11 +85,25 @@ def tf():
             except ImportError:  # pragma: no cover - absl ships with tensorflow
                 pass
             tensorflow.get_logger().setLevel("ERROR")
+            if logical_cpus:
+                _set_logical_cpus(tensorflow, logical_cpus)
             with tensorflow.device(device()):
                 tensorflow.constant(1.0) + 1.0  # device initialisation logs now, not in a graded cell
             disable_tf32()
         _TF = tensorflow
+    elif logical_cpus and len(_TF.config.list_logical_devices("CPU")) < logical_cpus:
+        from tensorflow.python.eager import context
+
+        with _stderr_silenced():
+            context._reset_context()  # the only way to set logical devices once the runtime runs
+            _set_logical_cpus(_TF, logical_cpus)
+            disable_tf32()
     return _TF
+
+
+def _set_logical_cpus(tensorflow, n: int) -> None:
+    cpu = tensorflow.config.list_physical_devices("CPU")[0]
+    tensorflow.config.set_logical_device_configuration(cpu, [tensorflow.config.LogicalDeviceConfiguration()] * n)
 
 
 def keras():
@@ -269,7 +294,7 @@ def gru(W, U, b, return_sequences=True, return_state=False):
 MHA_KEYS = ("Wq", "bq", "Wk", "bk", "Wv", "bv", "Wo", "bo")
 
 
-def multi_head_attention(params, num_heads, query_dim=None, value_dim=None):
+def multi_head_attention(params, num_heads):
     """``keras.layers.MultiHeadAttention`` from ``params`` with keys ``Wq bq Wk bk Wv bv Wo bo``.
 
     Shapes, as Keras stores them: ``Wq (E_q, heads, key_dim)``, ``bq (heads, key_dim)``,
@@ -301,3 +326,154 @@ def layer_norm(gamma, beta, epsilon=1e-3):
     beta = _expect_ndim("beta", beta, 1, "(E,)")
     layer = keras().layers.LayerNormalization(epsilon=epsilon, dtype=_dtype_of(gamma, beta))
     return build_layer(layer, (None, None, gamma.shape[0]), [gamma, beta], names=["gamma (E,)", "beta (E,)"])
+
+
+# ---------------------------------------------------------------------------- chapter 5's GPT in Keras
+# The one Keras reference of chapter 5's decoder (its tests, its training comparison, chapter 6's parameter
+# count and `make bench` all build it from here).
+
+GPT_BLOCK_KEYS = ("Wq", "bq", "Wk", "bk", "Wv", "bv", "Wo", "bo", "gamma1", "beta1", "W1", "b1", "W2", "b2",
+                  "gamma2", "beta2")
+
+
+def gelu(z, approximate=False):
+    """GELU in TensorFlow ops with the constants in ``z``'s own dtype: exact in float64, where
+    ``keras.activations.gelu`` is about 1e-8 * z**2 off. ``approximate=True``: the tanh form (GPT-2's)."""
+    tf_ = tf()
+    c = lambda value: tf_.constant(value, dtype=z.dtype)
+    if approximate:
+        return c(0.5) * z * (c(1.0) + tf_.tanh(c((2 / np.pi) ** 0.5) * (z + c(0.044715) * z ** 3)))
+    return c(0.5) * z * tf_.math.erfc(-z * c(0.5 ** 0.5))
+
+
+def _tree_map(f, *trees):
+    if isinstance(trees[0], dict):
+        return {key: _tree_map(f, *[t[key] for t in trees]) for key in trees[0]}
+    if isinstance(trees[0], (list, tuple)):
+        return [_tree_map(f, *items) for items in zip(*trees)]
+    return f(*trees)
+
+
+_GPT_LAYERS = None
+
+
+def gpt_layers():
+    """``(KerasBlock, KerasGPT)``: chapter 5's decoder block and model as Keras classes (defined on first use,
+    so that importing dlcourse does not import Keras)."""
+    global _GPT_LAYERS
+    if _GPT_LAYERS is not None:
+        return _GPT_LAYERS
+    keras_, tf_ = keras(), tf()
+
+    class KerasBlock(keras_.layers.Layer):
+        """The pre-LN decoder block: h = x + MHA(LN1(x)) (causal), out = h + FFN(LN2(h)), FFN(u) = gelu(u W1 + b1)
+        W2 + b2, LayerNorm epsilon 1e-5. The options build the classic mistakes: pre_ln=False (chapter 4's
+        post-LN), eps=1e-3 (Keras's default), approximate=True (tanh gelu), mask="none" (no causal mask) or
+        "future" (the mask inverted: each position sees only itself and later)."""
+
+        def __init__(self, num_heads, key_dim, F, eps=1e-5, pre_ln=True, approximate=False, mask="causal",
+                     dtype="float64", **kw):
+            super().__init__(dtype=dtype, **kw)
+            self.pre_ln, self.mask_kind = pre_ln, mask
+            self.mha = keras_.layers.MultiHeadAttention(num_heads, key_dim, dtype=dtype)
+            self.ln1 = keras_.layers.LayerNormalization(epsilon=eps, dtype=dtype)
+            self.ln2 = keras_.layers.LayerNormalization(epsilon=eps, dtype=dtype)
+            self.F, self.approximate, self.dtype_name = F, approximate, dtype
+
+        def build(self, input_shape):
+            D = input_shape[-1]
+            self.ffn1 = keras_.layers.Dense(self.F, activation=lambda z: gelu(z, self.approximate), dtype=self.dtype_name)
+            self.ffn2 = keras_.layers.Dense(D, dtype=self.dtype_name)
+            self.mha.build(input_shape, input_shape)
+            for layer, shape in ((self.ln1, input_shape), (self.ln2, input_shape), (self.ffn1, input_shape),
+                                 (self.ffn2, tuple(input_shape[:-1]) + (self.F,))):
+                layer.build(shape)
+
+        def attend(self, u):
+            if self.mask_kind == "causal":
+                return self.mha(u, u, use_causal_mask=True)
+            if self.mask_kind == "future":
+                T = tf_.shape(u)[1]
+                future = tf_.linalg.band_part(tf_.ones((T, T), dtype=tf_.bool), 0, -1)  # True on and above the diagonal
+                return self.mha(u, u, attention_mask=future[None])
+            return self.mha(u, u)
+
+        def call(self, x):
+            ffn = lambda u: self.ffn2(self.ffn1(u))
+            if self.pre_ln:
+                h = x + self.attend(self.ln1(x))
+                return h + ffn(self.ln2(h))
+            h = self.ln1(x + self.attend(x))
+            return self.ln2(h + ffn(h))
+
+        def variables_by_key(self):
+            return dict(zip(GPT_BLOCK_KEYS, self.mha.weights + self.ln1.weights + self.ffn1.weights
+                            + self.ffn2.weights + self.ln2.weights))
+
+    class KerasGPT(keras_.Model):
+        """Chapter 5's GPT: Embedding + learned positions P[:T], the blocks, a final LayerNormalization, tied
+        output logits = x @ E.T. Options: the block's (see KerasBlock), final_ln, positions (False: the
+        mistakes of leaving them out)."""
+
+        def __init__(self, V, T_max, D, num_heads, key_dim, F, n_layers, eps=1e-5, final_ln=True, positions=True,
+                     dtype="float64", **block_kw):
+            super().__init__(dtype=dtype)
+            self.tok = keras_.layers.Embedding(V, D, dtype=dtype)
+            self.tok.build()
+            self.P = self.add_weight(shape=(T_max, D), initializer="zeros", name="P", dtype=dtype)
+            self.blocks = [KerasBlock(num_heads, key_dim, F, eps=eps, dtype=dtype, **block_kw) for _ in range(n_layers)]
+            for b in self.blocks:
+                b.build((None, None, D))
+            self.ln_f = keras_.layers.LayerNormalization(epsilon=eps, dtype=dtype)
+            self.ln_f.build((None, None, D))
+            self.final_ln, self.positions = final_ln, positions
+            self.built = True  # every weight exists already: count_params() works before a first call
+
+        def hidden(self, ids):
+            """The input to the output layer, (N, T, D)."""
+            x = self.tok(ids)
+            if self.positions:
+                x = x + self.P[: tf_.shape(ids)[1]]
+            for b in self.blocks:
+                x = b(x)
+            return self.ln_f(x) if self.final_ln else x
+
+        def call(self, ids):
+            return tf_.matmul(self.hidden(ids), self.tok.embeddings, transpose_b=True)
+
+        def variables_by_key(self):
+            return {"E": self.tok.embeddings, "P": self.P, "blocks": [b.variables_by_key() for b in self.blocks],
+                    "gamma_f": self.ln_f.gamma, "beta_f": self.ln_f.beta}
+
+    _GPT_LAYERS = (KerasBlock, KerasGPT)
+    return _GPT_LAYERS
+
+
+def load_weights(variables, params):
+    """Assign NumPy params to the matching Keras variables (the same nested keys), checking every shape."""
+    def assign(var, value):
+        if tuple(var.shape) != np.shape(value):
+            raise ValueError(f"{var.path}: Keras shape {tuple(var.shape)}, got {np.shape(value)}")
+        var.assign(value)
+    _tree_map(assign, variables, params)
+
+
+def keras_block(p, num_heads, **options):
+    """A KerasBlock holding the block params ``p`` (chapter 4's MHA keys, gamma1 beta1 W1 b1 W2 b2 gamma2
+    beta2); ``options`` as KerasBlock's (dtype among them, float64 by default)."""
+    KerasBlock, _ = gpt_layers()
+    D, key_dim, F = p["Wq"].shape[0], p["Wq"].shape[2], p["W1"].shape[1]
+    block = KerasBlock(num_heads, key_dim, F, **options)
+    block.build((None, None, D))
+    load_weights(block.variables_by_key(), {k: p[k] for k in GPT_BLOCK_KEYS})
+    return block
+
+
+def keras_gpt(params, num_heads, **options):
+    """A KerasGPT holding ``params`` (E (V, D), P (T_max, D), blocks, gamma_f, beta_f)."""
+    _, KerasGPT = gpt_layers()
+    (V, D), T_max = params["E"].shape, params["P"].shape[0]
+    p0 = params["blocks"][0]
+    model = KerasGPT(V, T_max, D, num_heads, p0["Wq"].shape[2], p0["W1"].shape[1], len(params["blocks"]), **options)
+    load_weights(model.variables_by_key(), params)
+    return model
