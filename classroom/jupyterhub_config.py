@@ -5,13 +5,17 @@ nbgrader's exchange, the instructor's course; see src/dlcourse/classroom.py) and
 `jupyterhub -f classroom/jupyterhub_config.py` in it.
 
 The demo settings need no system accounts and no network: everything on 127.0.0.1, one shared password
-(DummyAuthenticator), every user's server a local process of the hub's own Unix user with its own home
-(SimpleLocalProcessSpawner). The production settings are beside each one, commented out.
+(DummyAuthenticator), every user's server a local process with its own home (SimpleLocalProcessSpawner).
+When the hub runs as root with bubblewrap, each student's server is jailed (dlcourse.classroom.server_jail):
+a uid of its own, only its home and the exchange writable, other homes and the course not there at all.
+The production settings are beside each one, commented out.
 """
 
 import json
 import os
 from pathlib import Path
+
+from dlcourse import classroom
 
 c = get_config()  # noqa: F821 - injected by traitlets
 
@@ -47,14 +51,13 @@ c.Authenticator.allowed_users = students | {room["instructor"]}
 # ---- servers: one per user, in that user's home
 c.JupyterHub.spawner_class = "simple"  # SimpleLocalProcessSpawner: no system users needed...
 c.SimpleLocalProcessSpawner.home_dir_template = str(folder / "homes" / "{username}")
-# ...and no isolation: every server runs as the hub's Unix user, so a kernel can read other homes.
-# Production: each student a system user (c.JupyterHub.spawner_class = "localprocess", with
+# ...and, unless the classroom is isolated (below, per_user_arguments), no isolation: every server runs as the
+# hub's Unix user, so a kernel can read other homes. Production: each student a system user (c.JupyterHub.spawner_class = "localprocess", with
 # c.LocalAuthenticator.create_system_users = True), or a container per student:
 #   pip install dockerspawner; c.JupyterHub.spawner_class = "docker"
 #   c.DockerSpawner.image = "<an image with `pip install dlcourse` (this course's package), no course folder>"
 #   c.DockerSpawner.volumes = {"/srv/nbgrader/exchange": "/srv/nbgrader/exchange"}
 # or on Kubernetes, KubeSpawner (Zero to JupyterHub), with the exchange on a shared volume.
-c.Spawner.cmd = [str(Path(room["bin"]) / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
 c.Spawner.environment = {
     "PATH": os.pathsep.join([room["bin"], "/usr/local/bin", "/usr/bin", "/bin"]),  # the course's venv first
@@ -64,14 +67,20 @@ c.Spawner.start_timeout = 180  # a loaded 2-core machine
 c.Spawner.http_timeout = 120
 
 
+SERVER = [str(Path(room["bin"]) / "jupyterhub-singleuser")]
+ROOM = classroom.Classroom(**room)
+
+
 def per_user_arguments(spawner):
-    """Students get no terminal (the demo's users share one Unix user; a terminal would show that at
-    once). The instructor keeps theirs, for nbgrader's commands."""
+    """Students get no terminal, and their server runs jailed when the classroom is isolated. The instructor
+    keeps a terminal, for nbgrader's commands, and runs as the hub's user."""
     args = ["--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]  # no network
-    if spawner.user.name in students:
+    student = spawner.user.name in students
+    if student:
         args.append("--ServerApp.terminals_enabled=False")
-    if os.getuid() == 0:
-        args.append("--allow-root")  # CI and containers run as root
+    if os.getuid() == 0 and not (student and ROOM.isolated):
+        args.append("--allow-root")  # the instructor's server in CI and containers
+    spawner.cmd = classroom.server_jail(ROOM, spawner.user.name) + SERVER if student and ROOM.isolated else SERVER
     spawner.args = args
 
 

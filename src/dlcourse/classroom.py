@@ -16,11 +16,16 @@ The folder (default /tmp/dlcourse-classroom)::
 Students get only what the exchange carries: the released notebooks. Their nbgrader configuration names
 the exchange, the course and their student id; nbgrader's formgrader and "create assignment" extensions
 are disabled for them, and so are terminals. The hub's own access rules keep each student to their own
-server (/user/<name>/ is routed to that user's server, which checks that user's cookie). What this does
-NOT isolate: every server runs as the same Unix user, so a student's kernel can read any file of the
-machine that user can, other homes and the instructor's course included. A real class runs each student
-as their own system user (LocalProcessSpawner, The Littlest JupyterHub) or in a container
-(DockerSpawner, KubeSpawner), with the exchange mounted into each.
+server (/user/<name>/ is routed to that user's server, which checks that user's cookie).
+
+When the hub runs as root (a server, a container, CI) and bubblewrap is installed, each student's server
+also runs jailed (``server_jail``): as a uid of its own (never root), in a mount namespace that holds the
+system's folders, the course's Python (interpreter, venv, this package) read-only, and only two writable
+folders: the student's home and the exchange. Other homes, the instructor's course with its solutions, this
+checkout (solutions/, .git), the classroom's settings and /tmp are not there at all. The exchange is
+nbgrader's multi-user one: a student may write into its inbound folder but not list it. Without root (a
+laptop) every server runs as the hub's Unix user, and a student's kernel can read whatever that user can:
+then the classroom is a demo of the workflow, not of its isolation, and says so when it starts.
 """
 
 from __future__ import annotations
@@ -47,6 +52,16 @@ INSTRUCTOR = "instructor"
 STUDENTS = ("alice", "bob", "carol")
 COURSE_ID = "dlcourse"
 COURSE_PARTS = ("solutions", "notebooks", "autograde")  # what the instructor's copy of the course holds
+
+#: The uid of the classroom's n-th student server (the kernels' sandbox draws from 1_900_000_000 on).
+STUDENT_UID_BASE = 1_800_000_000
+# The first command in a student's jail: become the student's uid for good (setresuid from 0 to a non-zero uid
+# clears every capability), go home (the uid's, mode 0700: bwrap, without capabilities, could not enter it), then
+# run the server's command.
+def _become(uid: int) -> str:
+    from .sandbox import DROP_TO_UID
+
+    return DROP_TO_UID.format(uid=uid) + "os.chdir(os.environ['HOME']); os.execv(sys.argv[1], sys.argv[1:])"
 
 # nbgrader's JupyterLab plugins a student must not have (nbgrader's docs: disable them for students).
 STUDENT_DISABLED_LAB = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment")
@@ -85,6 +100,7 @@ class Classroom:
     students: list = field(default_factory=lambda: list(STUDENTS))
     bin: str = str(Path(sys.executable).parent)
     proxy: str = ""
+    isolated: bool = False  # each student's server jailed (server_jail): the hub runs as root, with bwrap
 
     @property
     def url(self) -> str:
@@ -113,6 +129,21 @@ class Classroom:
         env.update(HOME=str(self.home(user)), USER=user, JUPYTERHUB_USER=user,
                    PATH=self.bin + os.pathsep + env.get("PATH", ""))
         return env
+
+    def uid(self, user: str) -> int:
+        """The uid ``user``'s server runs as, when the classroom is isolated."""
+        return STUDENT_UID_BASE + self.students.index(user)
+
+    def own_homes(self) -> None:
+        """Each student's home (all in it) to their uid; every home, the instructor's with the course included, mode
+        0700. Only for an isolated classroom. (Call again after writing into a home as root.)"""
+        if not self.isolated:
+            return
+        for user in self.students:
+            for path in [self.home(user), *self.home(user).rglob("*")]:
+                os.chown(path, self.uid(user), self.uid(user), follow_symlinks=False)
+        for user in (*self.students, self.instructor):
+            self.home(user).chmod(0o700)
 
     @classmethod
     def load(cls, folder: Path) -> "Classroom":
@@ -156,7 +187,9 @@ def setup(folder: Path = DEFAULT_DIR, *, course: Path | None = None, port: int |
     old = Classroom.load(folder) if (folder / "classroom.json").is_file() else None
     room = Classroom(dir=str(folder), port=port or (old.port if old else 8000), hub_port=free_port(),
                      proxy_api_port=free_port(), password=password or (old.password if old else secrets.token_urlsafe(9)),
-                     instructor=instructor, students=list(students), proxy=proxy_command())
+                     instructor=instructor, students=list(students), proxy=proxy_command(),
+                     isolated=os.geteuid() == 0 and shutil.which("bwrap") is not None)
+    folder.chmod(0o711)  # its settings (the password), the hub's database and log are for the hub alone
     room.exchange.mkdir(exist_ok=True)
     room.exchange.chmod(0o777)  # nbgrader's docs: everyone may read and write the exchange root
     source = Path(course).resolve() if course else notebooks.course_root()
@@ -173,7 +206,25 @@ def setup(folder: Path = DEFAULT_DIR, *, course: Path | None = None, port: int |
         _write(jupyter / "jupyter_server_config.json", json.dumps(
             {"ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.formgrader": False}}}, indent=1))
     _write(folder / "classroom.json", json.dumps(asdict(room), indent=1))
+    (folder / "classroom.json").chmod(0o600)
+    room.own_homes()
     return room
+
+
+def server_jail(room: Classroom, user: str) -> list[str]:
+    """The command prefix that runs a student's server jailed (module doc): bwrap, as root, with the system, the
+    course's Python, the student's home and the exchange bound and nothing else, then become the student's
+    uid (``_become``). The network is the host's (the server listens on loopback for the proxy and calls the hub's API)."""
+    from .sandbox import SYSTEM_DIRS, bind_argv, python_dirs
+
+    home = str(room.home(user))
+    return ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--new-session",
+            "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
+            "--perms", "1777", "--tmpfs", "/tmp",
+            *bind_argv([*SYSTEM_DIRS, *python_dirs()], [home, str(room.exchange)]),
+            "--remount-ro", "/", "--setenv", "HOME", home, "--setenv", "USER", user,
+            "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+            sys.executable, "-c", _become(room.uid(user))]
 
 
 # ---------------------------------------------------------------------------- running the hub
@@ -271,6 +322,29 @@ class Hub:
 # ---------------------------------------------------------------------------- dlcourse classroom
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C and ``kill -TERM`` both stop the hub and all it started (``main``'s finally), also when started in
+    the background: a shell starts a background job with SIGINT ignored, and Python's SIGTERM default ends the
+    process without running ``finally``, leaving the hub, the proxy and the user servers behind."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def instructor_commands(room: Classroom) -> str:
+    """The instructor's cycle as commands that work in a plain shell: the venv's programs by their path, with
+    the instructor's HOME (their nbgrader configuration names the exchange and the course)."""
+    home = f"HOME={room.home(room.instructor)}"
+    nbgrader, dlcourse = Path(room.bin) / "nbgrader", Path(room.bin) / "dlcourse"
+    return "\n".join([f"  cd {room.course}",
+                      f"  {home} {nbgrader} release_assignment ch00_start",
+                      f"  {home} {nbgrader} collect ch00_start",
+                      f"  {home} {dlcourse} grade submitted --out graded",
+                      f"  {home} {nbgrader} release_feedback ch00_start"])
+
+
 def add_arguments(p) -> None:
     p.add_argument("--dir", default=str(DEFAULT_DIR), help=f"the classroom folder (default {DEFAULT_DIR})")
     p.add_argument("--port", type=int, default=8000, help="the hub's port on 127.0.0.1 (default 8000)")
@@ -285,6 +359,7 @@ def main(args) -> int:
     except FileNotFoundError as err:
         print(f"dlcourse classroom: {err}", file=sys.stderr)
         return 2
+    _stop_on_signals()
     hub = Hub(room).start()
     try:
         hub.wait_ready()
@@ -292,10 +367,12 @@ def main(args) -> int:
               f"  instructor: {room.instructor}\n  students:   {', '.join(room.students)}\n"
               f"  password (every account): {room.password}\n"
               f"  the instructor's course: {room.course}\n  nbgrader exchange: {room.exchange}\n"
-              f"The instructor's commands, in a terminal of their hub session (or here, with HOME={room.home(room.instructor)}):\n"
-              f"  cd {room.course} && nbgrader release_assignment ch00_start\n"
-              f"  nbgrader collect ch00_start && dlcourse grade submitted --out graded && nbgrader release_feedback ch00_start\n"
-              "Ctrl-C stops the hub and everything it started.", flush=True)
+              f"The instructor's commands, as they are (in any shell):\n{instructor_commands(room)}\n"
+              + ("Each student's server is jailed: a uid of its own, their home and the exchange only.\n"
+                 if room.isolated else
+                 "NOT isolated (the hub is not root, or bwrap is missing): every server runs as your Unix user, "
+                 "so a student's kernel can read other homes and the instructor's course. A demo only.\n")
+              + "Ctrl-C stops the hub and everything it started.", flush=True)
         while hub.proc.poll() is None:
             hub.remember_spawned()
             time.sleep(2)

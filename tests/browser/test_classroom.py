@@ -15,8 +15,9 @@ configurable-http-proxy from npm) on 127.0.0.1, an instructor and three students
    first exercise's points, carol 0; with every request off this machine blocked, the feedback's maths
    renders (MathML) and the page asks the network for nothing;
 7. alice cannot reach bob's or the instructor's files through the hub (its API with her own token, bob's
-   server URL, the file browser, a path out of her folder); the hub's log has no error; the hub stops and
-   leaves nothing running.
+   server URL, the file browser, a path out of her folder), nor from inside her own kernel (not root; bob's
+   home, the instructor's course and solutions, this checkout's, the inbound submissions, the classroom's
+   settings); the hub's log has no error; the hub stops and leaves nothing running.
 Expected points come from the instructor's notebook (its test cells' points), not from the grader.
 Screenshots (login page, Assignments tab, feedback, a refused URL) go to tests/browser/screenshots/.
 """
@@ -25,7 +26,9 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -105,6 +108,7 @@ def hub(tmp_path_factory, lab_settings):
             path = room.home(user) / ".jupyter" / "lab" / "user-settings" / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(value))
+    room.own_homes()  # what was just written as root goes to each student's uid
     log = SCREENSHOTS / "jupyterhub.log"
     log.unlink(missing_ok=True)
     running = classroom.Hub(room).start(log=log)
@@ -362,6 +366,95 @@ def _get(url: str, token: str | None = None) -> tuple[int, str]:
         return err.code, err.read().decode(errors="replace")
 
 
+# Run in alice's own kernel: what it can open of the machine's files. TARGETS is a JSON dict, name -> path.
+PROBE = """
+import json, os
+seen = {"uid": os.getuid()}
+for name, path in json.loads(TARGETS).items():
+    try:
+        seen[name] = f"listed {len(os.listdir(path))}" if os.path.isdir(path) else f"read {len(open(path, 'rb').read())} B"
+    except OSError as err:
+        seen[name] = f"refused ({type(err).__name__})"
+print("PROBE " + json.dumps(seen))
+"""
+
+
+def run_in_kernel(room, user: str, token: str, code: str, timeout: float = 180) -> str:
+    """Start a kernel on ``user``'s server with their token (Jupyter's REST API), run ``code`` over the kernel's
+    WebSocket, and return what it printed (an error as "ERROR <name>: <value>")."""
+    import uuid
+
+    import websocket  # websocket-client, a dependency of jupyter_server
+
+    base = f"{room.url}/user/{user}/api/kernels"
+    req = urllib.request.Request(base, data=b"{}", method="POST",
+                                 headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:  # noqa: S310 - loopback
+        kernel = json.loads(r.read())["id"]
+    ws = websocket.create_connection(f"{base.replace('http://', 'ws://')}/{kernel}/channels",
+                                     header=[f"Authorization: token {token}"], timeout=timeout)
+    try:
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({"header": {"msg_id": msg_id, "msg_type": "execute_request", "username": user,
+                                       "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
+                            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+                            "content": {"code": code, "silent": False, "store_history": False,
+                                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}))
+        out, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = json.loads(ws.recv())
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                out.append(content["text"])
+            elif kind == "error":
+                out.append(f"ERROR {content['ename']}: {content['evalue']}")
+            elif kind == "status" and content["execution_state"] == "idle":
+                return "".join(out)
+        raise AssertionError(f"{user}'s kernel did not finish the probe within {timeout:.0f} s: {''.join(out)}")
+    finally:
+        ws.close()
+        urllib.request.urlopen(urllib.request.Request(f"{base}/{kernel}", method="DELETE",  # noqa: S310
+                                                      headers={"Authorization": f"token {token}"}), timeout=60)
+
+
+def check_kernel_isolation(room, token: str):
+    """From inside alice's own kernel: she is not root, and of bob's home, the instructor's course and
+    solutions, this checkout's solutions and history, the exchange's inbound submissions and the classroom's
+    settings she can open nothing, while her own notebook opens (else the probe proves nothing)."""
+    if not room.isolated:
+        assert os.geteuid() != 0 or not shutil.which("bwrap"), "the hub runs as root with bwrap, yet the classroom is not isolated"
+        print("[classroom] NOT isolated (not root, or no bwrap): alice's kernel reads what the hub's user can")
+        return
+    own = room.home("alice") / CHAPTER / f"{CHAPTER}.ipynb"
+    targets = {
+        "bob's home": room.home("bob"),
+        "bob's notebook": room.home("bob") / CHAPTER / f"{CHAPTER}.ipynb",
+        "the instructor's course": room.course,
+        "the instructor's solution": room.course / "solutions" / CHAPTER / f"{CHAPTER}.ipynb",
+        "the gradebook": room.course / "gradebook.db",
+        "this checkout's solution": notebooks.solution_path(CHAPTER, ROOT),
+        "this checkout's history": ROOT / ".git",
+        "the inbound submissions": room.exchange / classroom.COURSE_ID / "inbound",
+        "the classroom's settings (the password)": Path(room.dir) / "classroom.json",
+        "the hub's database": Path(room.dir) / "jupyterhub.sqlite",
+    }
+    targets = {name: str(path) for name, path in targets.items() if path.exists()}  # each one is there to be read
+    assert len(targets) >= 9, f"the probe's targets are missing on the host: {targets}"
+    targets["her own notebook"] = str(own)
+    code = f"TARGETS = {json.dumps(json.dumps(targets))}\n{PROBE}"
+    printed = run_in_kernel(room, "alice", token, code)
+    found = re.search(r"^PROBE (.*)$", printed, re.M)
+    assert found, f"the probe printed no result: {printed}"
+    seen = json.loads(found.group(1))
+    assert seen.pop("her own notebook").startswith("read"), f"alice's kernel cannot read her own notebook: {seen}"
+    assert seen.pop("uid") != 0, "alice's kernel runs as root"
+    reached = {name: what for name, what in seen.items() if not what.startswith("refused")}
+    assert not reached, f"alice's kernel reached {reached}"
+    print(f"[classroom] alice's kernel (not root) opens her notebook and none of: {', '.join(seen)}")
+
+
 def check_isolation(room, page):
     """alice, logged in, tries to reach bob's notebook and the instructor's source through the hub."""
     # her own API token, from the hub's token page, as a user would make one
@@ -384,6 +477,7 @@ def check_isolation(room, page):
         status, body = _get(url, token)
         assert status in (400, 403, 404), f"alice reached {what}: {url} -> {status}"
         assert "def rel_error" not in body and "BEGIN HIDDEN TESTS" not in body, f"{what}: content leaked"
+    check_kernel_isolation(room, token)
 
     # the file browser: bob's JupyterLab, with alice's cookie
     page.goto(f"{base}/user/bob/lab/tree/{CHAPTER}/{CHAPTER}.ipynb")

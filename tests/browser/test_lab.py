@@ -136,6 +136,9 @@ def run_all(page, lab, rel: str, *, continue_after_errors: bool):
     next cell not run and Run > Run Selected Cell and All Below, until every code cell has run."""
     deadline = time.monotonic() + RUN_TIMEOUT
     page.locator(".jp-NotebookPanel .jp-Cell").first.click()
+    # A given cell may have its code collapsed (jupyter.source_hidden: ch02's given_slips): JupyterLab then takes
+    # its input area, prompt included, out of the page, and whether it ran cannot be read. Expand them first.
+    menu(page, "View", "Expand All Code")
     menu(page, "Run", "Run All Cells")
     cells = wait_settled(page, lab, deadline, rel)
     rounds = 1
@@ -221,6 +224,35 @@ def check_widgets_live(cells, explorers, rel: str):
     assert not as_text, f"{rel}: widgets shown as text: {as_text}"
 
 
+def use_explorer(page, cell_index: int, rel: str) -> str:
+    """Use an explorer as a learner does: move its first slider, or, when it has none, type a number into its
+    first text box. Returns a description; fails if its plot or readout does not change."""
+    out = page.locator(".jp-NotebookPanel .jp-Cell").nth(cell_index).locator(".jp-OutputArea").first
+    if out.locator(".widget-slider").count():
+        return move_slider(page, cell_index, rel)
+    box = out.locator(".widget-text input").first
+    assert box.count(), f"{rel}: the explorer in cell {cell_index} has neither a slider nor a text box"
+    before, value_before = out.evaluate(EXPLORER_STATE), box.input_value()
+    typed = "1e-40" if value_before != "1e-40" else "70000"
+    box.fill(typed)
+    box.press("Enter")
+    wait_changed(page, out, before, f"{rel}: typed {typed!r} into the text box of the explorer in cell {cell_index}")
+    return f"text box {value_before!r} -> {typed!r} changed the readout"
+
+
+def wait_changed(page, out, before: dict, what: str) -> str:
+    """Wait until the explorer's images or HTML readouts differ from ``before``; "plot" or "readout"."""
+    deadline = time.monotonic() + WIDGET_TIMEOUT
+    while True:
+        after = out.evaluate(EXPLORER_STATE)
+        if after["images"] != before["images"] or after["html"] != before["html"]:
+            return "plot" if after["images"] != before["images"] else "readout"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}, but within {WIDGET_TIMEOUT} s neither its plot nor its readout changed: "
+                                 "is the explorer's observe callback broken?")
+        page.wait_for_timeout(500)
+
+
 def move_slider(page, cell_index: int, rel: str) -> str:
     """Move the explorer's first slider by one step with the keyboard and wait for its plot or readout
     to change. Returns a description; fails if nothing changes within WIDGET_TIMEOUT."""
@@ -241,17 +273,8 @@ def move_slider(page, cell_index: int, rel: str) -> str:
         if value != value_before:
             break
     assert value != value_before, f"{rel}: slider {label!r} in cell {cell_index} does not move with the arrow keys"
-    deadline = time.monotonic() + WIDGET_TIMEOUT
-    while True:
-        after = out.evaluate(EXPLORER_STATE)
-        if after["images"] != before["images"] or after["html"] != before["html"]:
-            break
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{rel}: moved slider {label!r} in cell {cell_index} from {value_before} to {value}, but within "
-                f"{WIDGET_TIMEOUT} s neither its plot nor its readout changed: is the explorer's observe callback broken?")
-        page.wait_for_timeout(500)
-    changed = "plot" if after["images"] != before["images"] else "readout"
+    changed = wait_changed(page, out, before,
+                           f"{rel}: moved slider {label!r} in cell {cell_index} from {value_before} to {value}")
     return f"slider {label!r} {value_before} -> {value} changed the {changed}"
 
 
@@ -308,7 +331,7 @@ def check_notebook(page, lab, path: Path, kind: str, name: str) -> str:
     moved = []
     if kind == "solution":
         for i in explorers:
-            moved.append(move_slider(page, i, rel))
+            moved.append(use_explorer(page, i, rel))
     explorer_cell = page.locator(".jp-NotebookPanel .jp-Cell").nth(explorers[0])
     shots.append(screenshot(page, f"{name}-widget", scroll_to=explorer_cell.locator(".jp-OutputArea").first))
 
