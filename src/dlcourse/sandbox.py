@@ -31,6 +31,12 @@ BLOCKED = ("tensorflow", "keras", "tf_keras", "tensorboard", "jax", "jaxlib", "t
 BLOCKED_MESSAGE = "graded answers run without TensorFlow: write it in NumPy"
 #: A package whose import raises ImportError(BLOCKED_MESSAGE); mounted over each of BLOCKED in the sandbox.
 BLOCKED_PACKAGE = Path(__file__).resolve().parent / "_blocked"
+#: A module whose import raises ImportError; mounted over the graded chapter's own ``dlcourse.given`` module.
+HIDDEN_MODULE = BLOCKED_PACKAGE / "hidden.py"
+#: The environment variable (set by the grading process, read by the launcher outside the sandbox) naming the
+#: chapter whose answers the kernel grades: its ``dlcourse.given`` module, the chapter's solutions, is hidden.
+HIDE_GIVEN_ENV = "DLCOURSE_GRADED_CHAPTER"
+GIVEN_DIR = Path(__file__).resolve().parent / "given"
 
 
 #: Defences that a test may switch off one at a time (``DLCOURSE_SANDBOX_OFF=uid,seccomp,cgroup,namespaces``, read
@@ -89,6 +95,26 @@ def bind_argv(ro, rw) -> list[str]:
     return argv
 
 
+def graded_chapter() -> str:
+    """The chapter this kernel grades (HIDE_GIVEN_ENV), or "" when none is named or the name is not a plain one."""
+    chapter = os.environ.get(HIDE_GIVEN_ENV, "")
+    return chapter if chapter.replace("_", "").isalnum() and chapter.isascii() else ""
+
+
+def hide_given_argv(chapter: str) -> list[str]:
+    """bwrap arguments hiding ``dlcourse.given.<chapter>``, the graded chapter's own solutions, from its answers.
+    The given/ folder becomes an empty one holding only the other chapters' modules (which the chapter's setup may
+    import) and, in the graded chapter's place, a module that only raises ImportError. The compiled copies in
+    given/__pycache__, which any process outside may write at any time (a grader kernel of a later chapter
+    importing it), are not there at all."""
+    if not chapter or _off("given") or not GIVEN_DIR.is_dir():
+        return []
+    argv = ["--perms", "0755", "--tmpfs", str(GIVEN_DIR)]
+    for module in sorted(GIVEN_DIR.glob("*.py")):
+        argv += ["--ro-bind", str(HIDDEN_MODULE if module.stem == chapter else module), str(module)]
+    return argv + ["--remount-ro", str(GIVEN_DIR)]
+
+
 def _sandbox_argv(workdir: str, runtime_dir: str) -> list[str]:
     """bwrap arguments: what the student kernel can see."""
     shared = _off("namespaces")
@@ -100,6 +126,7 @@ def _sandbox_argv(workdir: str, runtime_dir: str) -> list[str]:
         for name in BLOCKED:
             if os.path.isdir(os.path.join(folder, name)):  # hidden under a package that only raises
                 argv += ["--ro-bind", str(BLOCKED_PACKAGE), os.path.join(folder, name)]
+    argv += hide_given_argv(graded_chapter())
     argv += ["--remount-ro", "/",  # the sandbox's own root: nothing new can be created outside the binds
              "--chdir", workdir,
              "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp",
@@ -365,15 +392,22 @@ class _Blocker:
     """A meta path finder that refuses BLOCKED: the same rule for a kernel run without the sandbox
     (``dlcourse check`` where bwrap is missing), where nothing stops a determined student anyway."""
 
-    @staticmethod
-    def find_spec(name, path=None, target=None):
+    hidden = ""  # dlcourse.given.<the graded chapter>
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED:
             raise ImportError(BLOCKED_MESSAGE)
+        if cls.hidden and name == cls.hidden:
+            raise ImportError("this module holds the solutions of the chapter being graded: write the function "
+                              "yourself")
         return None
 
 
 def launch_unsandboxed_kernel(kernel_args) -> None:
     """A student kernel without the sandbox, TensorFlow and Keras refused all the same."""
+    chapter = graded_chapter()
+    _Blocker.hidden = f"dlcourse.given.{chapter}" if chapter and not _off("given") else ""
     sys.meta_path.insert(0, _Blocker())
     launch_plain_kernel(kernel_args)
 

@@ -48,3 +48,63 @@ def test_the_graders_kernel_exits_when_its_grading_process_died_while_it_started
     finally:
         kernel.kill()
     assert returncode is not None, f"{' '.join(argv[:4])}: the kernel ran on 30 s after its grading process ended"
+
+
+GIVEN_PROBE = r'''
+import json, os, importlib
+import dlcourse.given as given
+folder = given.__path__[0]
+out = {}
+try:
+    from dlcourse.given.ch01_gradient_descent import sigmoid
+    out["import"] = "imported"
+except ImportError as e:
+    out["import"] = str(e)
+try:
+    out["source"] = open(os.path.join(folder, "ch01_gradient_descent.py")).read()
+except OSError as e:
+    out["source"] = ""
+cache = os.path.join(folder, "__pycache__")
+out["cache"] = sorted(os.listdir(cache)) if os.path.isdir(cache) else []
+from dlcourse.given.ch04_attention import layer_norm  # a later chapter's module stays
+out["later"] = layer_norm.__name__
+print(json.dumps(out))
+'''
+
+
+@pytest.mark.parametrize("sandbox, off", [(True, ""), (True, "given"), (False, ""), (False, "given")])
+def test_the_graded_chapters_own_given_module_is_hidden_from_its_answers(sandbox, off, monkeypatch):
+    """dlcourse.given.<chapter> holds that chapter's solutions (its #@save functions): a ch01 answer
+    ``from dlcourse.given.ch01_gradient_descent import sigmoid`` would earn full marks, and the file (or its
+    compiled copy in __pycache__) could be read and printed. The student's kernels for a chapter cannot import
+    it, and in the sandbox cannot read it either; a later chapter's module stays importable. With the defence
+    off (DLCOURSE_SANDBOX_OFF=given), the same probe imports the solution: the assertions would fail."""
+    import json
+
+    import dlcourse.given.ch01_gradient_descent  # noqa: F401  (its compiled copy is in __pycache__ now, if writable)
+    from dlcourse import sandbox as sb
+    from dlcourse.grading import kernels
+
+    if sandbox and not sb.sandbox_available():
+        pytest.skip("bwrap is missing (apt-get install bubblewrap)")
+    monkeypatch.setenv("DLCOURSE_SANDBOX_OFF", off)
+    pool = kernels.KernelPool(sandbox=sandbox, memory_gb=2, cpu_seconds=120, timeout=60, warm=False)
+    try:
+        kernel = pool.run(pool.take("visible", "ch01_gradient_descent"))
+        try:
+            cell = pool.run(kernel.run(GIVEN_PROBE))
+        finally:
+            pool.run(kernel.stop())
+    finally:
+        pool.run(pool.close())
+    errors = [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
+    assert not errors, errors
+    out = json.loads("".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream").splitlines()[-1])
+    assert out["later"] == "layer_norm"
+    if off:  # the defence switched off: the solution is imported
+        assert out["import"] == "imported"
+        return
+    assert out["import"] != "imported" and "solutions of the chapter being graded" in out["import"], out["import"]
+    if sandbox:
+        assert "def sigmoid" not in out["source"], "the chapter's solution file is readable in the sandbox"
+        assert not [f for f in out["cache"] if f.startswith("ch01_gradient_descent")], out["cache"]

@@ -427,4 +427,7 @@ def mlp_backward(dout, x, params):
     da = (dout @ params["W2"].T) * (a > 0)
     return da @ params["W1"].T, x.T @ da, da.sum(axis=0), h.T @ dout, dout.sum(axis=0)
 ''', says=("dict",)),
+    # a shortcut, not a slip: the chapter's own saved solution (dlcourse.given), hidden from its graded answers
+    Mistake("sigmoid", "imports-the-saved-solution", "from dlcourse.given.ch01_gradient_descent import sigmoid\n",
+            says=("solutions of the chapter being graded",)),
 ]

@@ -145,9 +145,10 @@ class TwoKernelExecute(NbGraderPreprocessor):
         answers = notebooks.answer_cells(nb)
         tests = {c.metadata.nbgrader["grade_id"]: c for c in nb.cells if notebooks.is_test_cell(c)}
         kernels: dict[str, Kernel] = {}
+        chapter = Path(self.source_path).stem  # its own dlcourse.given module is hidden from the student's kernels
         deadline = asyncio.get_running_loop().time() + BUDGET_CELLS * self.timeout
         try:
-            kernels["visible"] = await kernel_pool.take("visible")
+            kernels["visible"] = await kernel_pool.take("visible", chapter)
             kernels["grader"] = await kernel_pool.take("grader")
             errors = await self._define(kernels["visible"], plan, answers, keep_outputs=True)
             visible = await self._phase("visible", plan, kernels, answers, errors, source_dir, deadline)
@@ -156,7 +157,7 @@ class TwoKernelExecute(NbGraderPreprocessor):
             hidden = {}
             if pending:
                 await self._grader_run(kernels["grader"], GRADER_RESET, "resetting the grader")
-                kernels["hidden"] = await kernel_pool.take("hidden")
+                kernels["hidden"] = await kernel_pool.take("hidden", chapter)
                 await self._define(kernels["hidden"], plan, answers, keep_outputs=False)
                 hidden = await self._phase("hidden", plan, kernels, answers, errors, source_dir, deadline, pending)
             for gid, (outputs, _) in visible.items():

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import nbformat
 
+from dlcourse.sandbox import HIDE_GIVEN_ENV
+
 GRADER_KERNEL = "dlcourse-grader"
 TIMEOUT_ERROR = {"ename": "CellTimeoutError", "evalue": "",
                  "traceback": ["CellTimeoutError: No reply from kernel before timeout"]}
@@ -144,11 +146,14 @@ class KernelPool:
         self.folder = Path(tempfile.mkdtemp(prefix="dlg-kernels-"))
         self.spec_dirs = [str(self.folder / "kernels")]
         self.timeout, self.warm = timeout, warm
-        self.spares: dict[str, asyncio.Task] = {}
+        self.spares: dict[str, tuple[str, asyncio.Task]] = {}  # role -> (the chapter it grades, its start-up)
         write_kernelspecs(self.folder / "kernels", sandbox, memory_gb, cpu_seconds)
 
-    async def _new(self, role: str) -> Kernel:
+    async def _new(self, role: str, chapter: str) -> Kernel:
         env = {**os.environ, "NBGRADER_EXECUTION": "autograde"}
+        env.pop(HIDE_GIVEN_ENV, None)
+        if role != "grader" and chapter:  # the student's kernels do not see this chapter's own solutions
+            env[HIDE_GIVEN_ENV] = chapter
         # A test cell may call the student's functions several times, each within the timeout.
         timeout = 3 * self.timeout if role == "grader" else self.timeout
         kernel = Kernel(GRADER_KERNEL if role == "grader" else "python3", self.folder / uuid.uuid4().hex,
@@ -158,11 +163,28 @@ class KernelPool:
             await kernel.run(GRADER_WARM_UP)
         return kernel
 
-    async def take(self, role: str) -> Kernel:
-        task = self.spares.pop(role, None) or asyncio.ensure_future(self._new(role))
+    async def take(self, role: str, chapter: str = "") -> Kernel:
+        """A fresh kernel of ``role``; a student's kernel (visible, hidden) for grading ``chapter``, whose own
+        ``dlcourse.given`` module it cannot import or read (``sandbox.hide_given_argv``)."""
+        chapter = "" if role == "grader" else chapter
+        task = None
+        if role in self.spares:
+            spare_chapter, spare = self.spares.pop(role)
+            if spare_chapter == chapter:
+                task = spare
+            else:  # started for another chapter: it would see this chapter's solutions
+                asyncio.ensure_future(self._discard(spare))
+        task = task or asyncio.ensure_future(self._new(role, chapter))
         if self.warm:
-            self.spares[role] = asyncio.ensure_future(self._new(role))
+            self.spares[role] = (chapter, asyncio.ensure_future(self._new(role, chapter)))
         return await task
+
+    @staticmethod
+    async def _discard(task: asyncio.Task) -> None:
+        try:
+            await (await task).stop()
+        except Exception:
+            pass
 
     def run(self, coro):
         """Run ``coro`` to its end on the pool's loop; when this thread runs a loop already (grading called
@@ -180,11 +202,8 @@ class KernelPool:
         return self._thread.submit(self.loop.run_until_complete, coro).result()
 
     async def close(self) -> None:
-        for task in self.spares.values():
-            try:
-                await (await task).stop()
-            except Exception:
-                pass
+        for _, task in self.spares.values():
+            await self._discard(task)
         self.spares.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
 
