@@ -33,17 +33,21 @@ BLOCKED_MESSAGE = "graded answers run without TensorFlow: write it in NumPy"
 BLOCKED_PACKAGE = Path(__file__).resolve().parent / "_blocked"
 #: A module whose import raises ImportError; mounted over the graded chapter's own ``dlcourse.given`` module.
 HIDDEN_MODULE = BLOCKED_PACKAGE / "hidden.py"
+HIDDEN_MESSAGE = ("this module holds the solutions of the chapter being graded (or of a later one), so it is hidden "
+                  "while your answers are graded: write the function yourself")
 #: The environment variable (set by the grading process, read by the launcher outside the sandbox) naming the
-#: chapter whose answers the kernel grades: its ``dlcourse.given`` module, the chapter's solutions, is hidden.
+#: chapter whose answers the kernel grades: its own and later chapters' ``dlcourse.given`` modules, solutions,
+#: are hidden (``hidden_given``).
 HIDE_GIVEN_ENV = "DLCOURSE_GRADED_CHAPTER"
 GIVEN_DIR = Path(__file__).resolve().parent / "given"
 
 
-#: Defences that a test may switch off one at a time (``DLCOURSE_SANDBOX_OFF=uid,seccomp,cgroup,namespaces``, read
-#: from the grading process's environment, which no student code reaches), to show that its test fails without it.
-#: ``namespaces``: the network and IPC namespaces and the /dev of each sandbox's own (abstract Unix sockets,
-#: SysV shared memory and /dev/shm would otherwise be shared by every kernel on the machine).
-DEFENCES = ("uid", "seccomp", "cgroup", "namespaces")
+#: Defences that a test may switch off one at a time (``DLCOURSE_SANDBOX_OFF=uid,seccomp,cgroup,namespaces,given``,
+#: read from the grading process's environment, which no student code reaches), to show that its test fails
+#: without it. ``namespaces``: the network and IPC namespaces and the /dev of each sandbox's own (abstract Unix
+#: sockets, SysV shared memory and /dev/shm would otherwise be shared by every kernel on the machine). ``given``:
+#: the graded chapter's own and later chapters' ``dlcourse.given`` modules hidden (``hidden_given``).
+DEFENCES = ("uid", "seccomp", "cgroup", "namespaces", "given")
 #: Each student kernel runs as a uid of its own, drawn from this range (none has a name or a home).
 UID_BASE, UID_SPAN = 1_900_000_000, 10_000_000
 #: Processes (threads included) one kernel may have: ipykernel and the BLAS threads need about 40.
@@ -96,22 +100,33 @@ def bind_argv(ro, rw) -> list[str]:
 
 
 def graded_chapter() -> str:
-    """The chapter this kernel grades (HIDE_GIVEN_ENV), or "" when none is named or the name is not a plain one."""
+    """The chapter this kernel grades (HIDE_GIVEN_ENV); "" when none is named or the name is not a plain one, and
+    then every chapter's module is hidden."""
     chapter = os.environ.get(HIDE_GIVEN_ENV, "")
     return chapter if chapter.replace("_", "").isalnum() and chapter.isascii() else ""
 
 
+def hidden_given(chapter: str) -> list[Path]:
+    """The ``dlcourse.given`` modules a kernel grading ``chapter`` must not see: its own and every later
+    chapter's (ch04's attention softmax gives ch01's softmax and sigmoid). An earlier chapter's, which the
+    chapter's setup imports, stays. With no chapter named, all of them."""
+    if _off("given") or not GIVEN_DIR.is_dir():
+        return []
+    return [m for m in sorted(GIVEN_DIR.glob("*.py")) if m.stem != "__init__" and not (chapter and m.stem < chapter)]
+
+
 def hide_given_argv(chapter: str) -> list[str]:
-    """bwrap arguments hiding ``dlcourse.given.<chapter>``, the graded chapter's own solutions, from its answers.
-    The given/ folder becomes an empty one holding only the other chapters' modules (which the chapter's setup may
-    import) and, in the graded chapter's place, a module that only raises ImportError. The compiled copies in
-    given/__pycache__, which any process outside may write at any time (a grader kernel of a later chapter
-    importing it), are not there at all."""
-    if not chapter or _off("given") or not GIVEN_DIR.is_dir():
+    """bwrap arguments hiding ``hidden_given(chapter)``, solutions, from the graded answers. The given/ folder
+    becomes an empty one holding the earlier chapters' modules read-only and, in each hidden module's place, one
+    that only raises ImportError. The compiled copies in given/__pycache__, which any process outside may write
+    at any time (a grader kernel of a later chapter importing it), are not there at all. (given/ holds Python
+    modules only: ``dlcourse generate`` writes nothing else there.)"""
+    hidden = hidden_given(chapter)
+    if not hidden:
         return []
     argv = ["--perms", "0755", "--tmpfs", str(GIVEN_DIR)]
     for module in sorted(GIVEN_DIR.glob("*.py")):
-        argv += ["--ro-bind", str(HIDDEN_MODULE if module.stem == chapter else module), str(module)]
+        argv += ["--ro-bind", str(HIDDEN_MODULE if module in hidden else module), str(module)]
     return argv + ["--remount-ro", str(GIVEN_DIR)]
 
 
@@ -392,22 +407,20 @@ class _Blocker:
     """A meta path finder that refuses BLOCKED: the same rule for a kernel run without the sandbox
     (``dlcourse check`` where bwrap is missing), where nothing stops a determined student anyway."""
 
-    hidden = ""  # dlcourse.given.<the graded chapter>
+    hidden: frozenset = frozenset()  # dlcourse.given.<the graded chapter, and every later one>
 
     @classmethod
     def find_spec(cls, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED:
             raise ImportError(BLOCKED_MESSAGE)
-        if cls.hidden and name == cls.hidden:
-            raise ImportError("this module holds the solutions of the chapter being graded: write the function "
-                              "yourself")
+        if name in cls.hidden:
+            raise ImportError(HIDDEN_MESSAGE)
         return None
 
 
 def launch_unsandboxed_kernel(kernel_args) -> None:
     """A student kernel without the sandbox, TensorFlow and Keras refused all the same."""
-    chapter = graded_chapter()
-    _Blocker.hidden = f"dlcourse.given.{chapter}" if chapter and not _off("given") else ""
+    _Blocker.hidden = frozenset(f"dlcourse.given.{m.stem}" for m in hidden_given(graded_chapter()))
     sys.meta_path.insert(0, _Blocker())
     launch_plain_kernel(kernel_args)
 

@@ -54,43 +54,32 @@ GIVEN_PROBE = r'''
 import json, os, importlib
 import dlcourse.given as given
 folder = given.__path__[0]
-out = {}
-try:
-    from dlcourse.given.ch01_gradient_descent import sigmoid
-    out["import"] = "imported"
-except ImportError as e:
-    out["import"] = str(e)
-try:
-    out["source"] = open(os.path.join(folder, "ch01_gradient_descent.py")).read()
-except OSError as e:
-    out["source"] = ""
+out = {"import": {}, "source": {}}
+for ch in ("ch01_gradient_descent", "ch04_attention"):
+    try:
+        importlib.import_module(f"dlcourse.given.{ch}")
+        out["import"][ch] = "imported"
+    except ImportError as e:
+        out["import"][ch] = str(e)
+    try:
+        out["source"][ch] = open(os.path.join(folder, ch + ".py")).read()
+    except OSError as e:
+        out["source"][ch] = ""
 cache = os.path.join(folder, "__pycache__")
 out["cache"] = sorted(os.listdir(cache)) if os.path.isdir(cache) else []
-from dlcourse.given.ch04_attention import layer_norm  # a later chapter's module stays
-out["later"] = layer_norm.__name__
 print(json.dumps(out))
 '''
 
 
-@pytest.mark.parametrize("sandbox, off", [(True, ""), (True, "given"), (False, ""), (False, "given")])
-def test_the_graded_chapters_own_given_module_is_hidden_from_its_answers(sandbox, off, monkeypatch):
-    """dlcourse.given.<chapter> holds that chapter's solutions (its #@save functions): a ch01 answer
-    ``from dlcourse.given.ch01_gradient_descent import sigmoid`` would earn full marks, and the file (or its
-    compiled copy in __pycache__) could be read and printed. The student's kernels for a chapter cannot import
-    it, and in the sandbox cannot read it either; a later chapter's module stays importable. With the defence
-    off (DLCOURSE_SANDBOX_OFF=given), the same probe imports the solution: the assertions would fail."""
+def _given_probe(sandbox: bool, chapter: str, off: str, monkeypatch) -> dict:
     import json
 
-    import dlcourse.given.ch01_gradient_descent  # noqa: F401  (its compiled copy is in __pycache__ now, if writable)
-    from dlcourse import sandbox as sb
     from dlcourse.grading import kernels
 
-    if sandbox and not sb.sandbox_available():
-        pytest.skip("bwrap is missing (apt-get install bubblewrap)")
     monkeypatch.setenv("DLCOURSE_SANDBOX_OFF", off)
     pool = kernels.KernelPool(sandbox=sandbox, memory_gb=2, cpu_seconds=120, timeout=60, warm=False)
     try:
-        kernel = pool.run(pool.take("visible", "ch01_gradient_descent"))
+        kernel = pool.run(pool.take("visible", chapter))
         try:
             cell = pool.run(kernel.run(GIVEN_PROBE))
         finally:
@@ -99,12 +88,54 @@ def test_the_graded_chapters_own_given_module_is_hidden_from_its_answers(sandbox
         pool.run(pool.close())
     errors = [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
     assert not errors, errors
-    out = json.loads("".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream").splitlines()[-1])
-    assert out["later"] == "layer_norm"
-    if off:  # the defence switched off: the solution is imported
-        assert out["import"] == "imported"
+    return json.loads("".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream").splitlines()[-1])
+
+
+@pytest.mark.parametrize("sandbox, off", [(True, ""), (True, "given"), (False, ""), (False, "given")])
+def test_a_chapters_own_and_later_given_modules_are_hidden_from_its_answers(sandbox, off, monkeypatch):
+    """dlcourse.given.<chapter> holds that chapter's solutions (its #@save functions): a ch01 answer
+    ``from dlcourse.given.ch01_gradient_descent import sigmoid`` would earn full marks, and so would one built on
+    ch04's attention (its softmax gives ch01's softmax and sigmoid); the files, or their compiled copies in
+    __pycache__, could be read and printed. A student's kernel grading ch01 can import neither, and in the sandbox
+    read neither. With the defence off (DLCOURSE_SANDBOX_OFF=given), the same probe imports both: the assertions
+    below would fail."""
+    import dlcourse.given.ch01_gradient_descent  # noqa: F401  (compiled into __pycache__ now, if writable)
+    import dlcourse.given.ch04_attention  # noqa: F401
+    from dlcourse import sandbox as sb
+
+    if sandbox and not sb.sandbox_available():
+        pytest.skip("bwrap is missing (apt-get install bubblewrap)")
+    out = _given_probe(sandbox, "ch01_gradient_descent", off, monkeypatch)
+    if off:  # the defence switched off: the solutions are imported
+        assert set(out["import"].values()) == {"imported"}, out["import"]
         return
-    assert out["import"] != "imported" and "solutions of the chapter being graded" in out["import"], out["import"]
+    for ch, said in out["import"].items():
+        assert "solutions of the chapter being graded" in said, (ch, said)
+        if sandbox:
+            assert "def " not in out["source"][ch], f"{ch}'s saved solutions are readable in the sandbox"
     if sandbox:
-        assert "def sigmoid" not in out["source"], "the chapter's solution file is readable in the sandbox"
-        assert not [f for f in out["cache"] if f.startswith("ch01_gradient_descent")], out["cache"]
+        assert out["cache"] == [], out["cache"]
+
+
+@pytest.mark.parametrize("sandbox", [True, False])
+def test_earlier_chapters_given_modules_stay_for_a_later_chapter(sandbox, monkeypatch):
+    """ch05's setup imports ch04's attention and ch02's ch01's softmax: grading ch05, both modules are there."""
+    from dlcourse import sandbox as sb
+
+    if sandbox and not sb.sandbox_available():
+        pytest.skip("bwrap is missing (apt-get install bubblewrap)")
+    out = _given_probe(sandbox, "ch05_gpt", "", monkeypatch)
+    assert set(out["import"].values()) == {"imported"}, out["import"]
+    if sandbox:
+        assert all("def " in text for text in out["source"].values())
+
+
+def test_with_no_chapter_named_every_given_module_is_hidden(monkeypatch):
+    """A student's kernel whose chapter was not named (or whose name is not a plain one) sees no solutions."""
+    from dlcourse import sandbox as sb
+
+    for value in ("", "ch01/../x", "ch01 gradient"):
+        monkeypatch.setenv(sb.HIDE_GIVEN_ENV, value)
+        hidden = {m.stem for m in sb.hidden_given(sb.graded_chapter())}
+        every = {m.stem for m in sb.GIVEN_DIR.glob("*.py")} - {"__init__"}
+        assert "ch04_attention" in every and hidden == every, (value, hidden)

@@ -1,5 +1,7 @@
-"""Mounted over the graded chapter's own ``dlcourse.given`` module inside the grading sandbox: that module
-holds the chapter's solutions (its ``#@save`` functions), which its own graded answers must not import."""
+"""Mounted inside the grading sandbox over the ``dlcourse.given`` modules of the chapter being graded and of every
+later chapter: they hold those chapters' solutions (their ``#@save`` functions), which its graded answers must not
+import."""
 
-raise ImportError("this module holds the solutions of the chapter being graded, so it is hidden while your "
-                  "answers are graded: write the function yourself (later chapters may import it)")
+from dlcourse.sandbox import HIDDEN_MESSAGE
+
+raise ImportError(HIDDEN_MESSAGE)

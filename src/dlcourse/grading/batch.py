@@ -194,7 +194,9 @@ def grade_class(submissions: Path, out: Path, *, chapter: str | None = None, job
         out.mkdir(parents=True, exist_ok=True)
         items = [Item(s, c, p, grades.sha256_of(p)) for s, c, p in found]  # hashed before grading
         run = _Run(out, _Chapters.of(sorted({i.chapter for i in items}), root), root, known)
-        todo = run.resume(items, force, notes)
+        # chapter by chapter: a grading process's spare kernels are started for the chapter graded last (each hides
+        # that chapter's solutions, kernels.KernelPool.take), so a batch ordered by student would waste most of them
+        todo = sorted(run.resume(items, force, notes), key=lambda i: (i.chapter, i.student))
         if todo and cluster is None:  # on a cluster, each worker's machine decides (its own sandbox)
             notes.append(f"limits of a student kernel: {sandbox_module.memory_bound(memory_gb, sandbox)}")
         results = run.grade(todo, lambda: _open_pool(todo, jobs, cluster, sandbox, notes),

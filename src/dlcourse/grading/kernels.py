@@ -147,12 +147,13 @@ class KernelPool:
         self.spec_dirs = [str(self.folder / "kernels")]
         self.timeout, self.warm = timeout, warm
         self.spares: dict[str, tuple[str, asyncio.Task]] = {}  # role -> (the chapter it grades, its start-up)
+        self.discarded: list[asyncio.Task] = []  # spares of another chapter, being stopped
         write_kernelspecs(self.folder / "kernels", sandbox, memory_gb, cpu_seconds)
 
     async def _new(self, role: str, chapter: str) -> Kernel:
         env = {**os.environ, "NBGRADER_EXECUTION": "autograde"}
         env.pop(HIDE_GIVEN_ENV, None)
-        if role != "grader" and chapter:  # the student's kernels do not see this chapter's own solutions
+        if role != "grader":  # the student's kernels see no solutions of this chapter or later (none named: none)
             env[HIDE_GIVEN_ENV] = chapter
         # A test cell may call the student's functions several times, each within the timeout.
         timeout = 3 * self.timeout if role == "grader" else self.timeout
@@ -164,8 +165,9 @@ class KernelPool:
         return kernel
 
     async def take(self, role: str, chapter: str = "") -> Kernel:
-        """A fresh kernel of ``role``; a student's kernel (visible, hidden) for grading ``chapter``, whose own
-        ``dlcourse.given`` module it cannot import or read (``sandbox.hide_given_argv``)."""
+        """A fresh kernel of ``role``; a student's kernel (visible, hidden) for grading ``chapter``, which cannot
+        import or read the ``dlcourse.given`` modules of that chapter or a later one (``sandbox.hidden_given``;
+        with no chapter, of any)."""
         chapter = "" if role == "grader" else chapter
         task = None
         if role in self.spares:
@@ -173,7 +175,8 @@ class KernelPool:
             if spare_chapter == chapter:
                 task = spare
             else:  # started for another chapter: it would see this chapter's solutions
-                asyncio.ensure_future(self._discard(spare))
+                self.discarded = [t for t in self.discarded if not t.done()]
+                self.discarded.append(asyncio.ensure_future(self._discard(spare)))
         task = task or asyncio.ensure_future(self._new(role, chapter))
         if self.warm:
             self.spares[role] = (chapter, asyncio.ensure_future(self._new(role, chapter)))
@@ -205,6 +208,8 @@ class KernelPool:
         for _, task in self.spares.values():
             await self._discard(task)
         self.spares.clear()
+        await asyncio.gather(*self.discarded, return_exceptions=True)
+        self.discarded.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
