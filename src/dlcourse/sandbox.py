@@ -31,7 +31,7 @@ BLOCKED = ("tensorflow", "keras", "tf_keras", "tensorboard", "jax", "jaxlib", "t
 BLOCKED_MESSAGE = "graded answers run without TensorFlow: write it in NumPy"
 #: A package whose import raises ImportError(BLOCKED_MESSAGE); mounted over each of BLOCKED in the sandbox.
 BLOCKED_PACKAGE = Path(__file__).resolve().parent / "_blocked"
-#: A module whose import raises ImportError; mounted over the graded chapter's own ``dlcourse.given`` module.
+#: A module whose import raises ImportError; mounted over the graded chapter's own and later ``dlcourse.given`` modules.
 HIDDEN_MODULE = BLOCKED_PACKAGE / "hidden.py"
 HIDDEN_MESSAGE = ("this module holds the solutions of the chapter being graded (or of a later one), so it is hidden "
                   "while your answers are graded: write the function yourself")
@@ -109,7 +109,8 @@ def graded_chapter() -> str:
 def hidden_given(chapter: str) -> list[Path]:
     """The ``dlcourse.given`` modules a kernel grading ``chapter`` must not see: its own and every later
     chapter's (ch04's attention softmax gives ch01's softmax and sigmoid). An earlier chapter's, which the
-    chapter's setup imports, stays. With no chapter named, all of them."""
+    chapter's setup imports, stays (course chapter ids, chNN_name, sort in course order). With no chapter named,
+    all of them."""
     if _off("given") or not GIVEN_DIR.is_dir():
         return []
     return [m for m in sorted(GIVEN_DIR.glob("*.py")) if m.stem != "__init__" and not (chapter and m.stem < chapter)]

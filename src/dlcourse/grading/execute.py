@@ -145,7 +145,7 @@ class TwoKernelExecute(NbGraderPreprocessor):
         answers = notebooks.answer_cells(nb)
         tests = {c.metadata.nbgrader["grade_id"]: c for c in nb.cells if notebooks.is_test_cell(c)}
         kernels: dict[str, Kernel] = {}
-        chapter = Path(self.source_path).stem  # its own dlcourse.given module is hidden from the student's kernels
+        chapter = Path(self.source_path).stem  # its own and later dlcourse.given modules are hidden from the student
         deadline = asyncio.get_running_loop().time() + BUDGET_CELLS * self.timeout
         try:
             kernels["visible"] = await kernel_pool.take("visible", chapter)
