@@ -11,7 +11,8 @@ dlcourse.notebooks.load_functions. goal is issue 9's bound on NumPy time / Tenso
 The two sides are timed in turns (NumPy, TensorFlow, NumPy, ...) so that a busy moment on a shared
 machine slows both alike; each reported time is the median of --repeat runs.
 
-Usage: python benchmarks/run.py [--repeat N] [--no-notebooks] [--no-grading] [--no-report] [--make-test]
+Usage: python benchmarks/run.py [--repeat N] [--no-notebooks] [--no-grading] [--no-report] [--no-check]
+                                [--make-test]
                                 [--only SUBSTRING] [--out FILE] [--docs]
 --docs (or its old name --readme) also writes benchmarks/performance.json and the measured part of
 docs/maintainers/performance.md (between its performance:start and performance:end markers) from this run.
@@ -140,30 +141,62 @@ def time_grading(chapters, copies=4, throughput_copies=4, throughput_chapter="ch
                 dest = Path(tmp) / "subs" / f"s{i:02d}" / chapter
                 dest.mkdir(parents=True)
                 shutil.copyfile(notebooks.solution_path(chapter), dest / f"{chapter}.ipynb")
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), _cpu_now()
             results, _ = grading.grade_class(Path(tmp) / "subs", Path(tmp) / "out", chapter=chapter, jobs=jobs,
                                              sandbox=sandbox, progress=False, cluster=cluster)
             wall = time.perf_counter() - start
             assert all(r.status == "graded" and r.score == r.max_score for r in results), [
                 (r.status, r.detail) for r in results]
-            return wall
+            return wall, _cpu_now() - cpu
 
     per_chapter = []
     for c in chapters:
-        seconds = batch(c, copies, 1) / copies
-        per_chapter.append({"chapter": c, "copies": copies, "seconds_per_submission": seconds,
-                            "goal": GRADING_GOAL_S, "met": seconds <= GRADING_GOAL_S})
-    t1 = batch(throughput_chapter, throughput_copies, 1)
-    t2 = batch(throughput_chapter, throughput_copies, 2)
+        wall, cpu = batch(c, copies, 1)
+        per_chapter.append({"chapter": c, "copies": copies, "seconds_per_submission": wall / copies,
+                            "cpu_s_per_submission": cpu / copies, "load_average": os.getloadavg()[0],
+                            "goal": GRADING_GOAL_S, "met": wall / copies <= GRADING_GOAL_S})
+    t1, _ = batch(throughput_chapter, throughput_copies, 1)
+    t2, _ = batch(throughput_chapter, throughput_copies, 2)
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        tc = batch(throughput_chapter, throughput_copies, 1, cluster=cluster.scheduler_address)
+        tc, _ = batch(throughput_chapter, throughput_copies, 1, cluster=cluster.scheduler_address)
     throughput = {"chapter": throughput_chapter, "submissions": throughput_copies,
                   "jobs1_per_min": 60 * throughput_copies / t1, "jobs2_per_min": 60 * throughput_copies / t2,
                   "speedup": t1 / t2, "cluster2_per_min": 60 * throughput_copies / tc, "cluster_vs_jobs2": t2 / tc,
                   "sandbox": sandbox}
     return per_chapter, throughput
+
+
+CHECK_GOAL_S = 8.0  # `dlcourse check` of a solved notebook, cold (no warm service), every chapter
+
+
+def _cpu_now() -> float:
+    """CPU seconds so far of this process and of its children that have ended (kernels included)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def time_self_check(chapters, runs=3):
+    """The learner's `dlcourse check` of each chapter's solution notebook, cold (a process of its own, fresh
+    kernels, TensorFlow imported in the grader's): the median wall and CPU seconds of ``runs``, and the load."""
+    rows = []
+    for chapter in chapters:
+        walls, cpus = [], []
+        for _ in range(runs):
+            cpu, start = _cpu_now(), time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "dlcourse.cli", "check", str(notebooks.solution_path(chapter)),
+                                   "--course", str(ROOT)], capture_output=True, text=True)
+            walls.append(time.perf_counter() - start)
+            cpus.append(_cpu_now() - cpu)
+            if proc.returncode != 0 or "passed" not in proc.stdout:
+                raise SystemExit(f"dlcourse check {chapter} failed: {proc.stderr[-2000:]}")
+        wall = sorted(walls)[runs // 2]
+        rows.append({"chapter": chapter, "runs": runs, "wall_s": wall, "cpu_s": sorted(cpus)[runs // 2],
+                     "load_average": os.getloadavg()[0], "goal": CHECK_GOAL_S, "met": wall <= CHECK_GOAL_S})
+    return rows
 
 
 def _timed_report(out):
@@ -274,13 +307,21 @@ def render_markdown(result):
         lines += ["", "| autograding (`dlcourse grade`, sandbox " + ("on" if th["sandbox"] else "off")
                   + f") | seconds per submission, --jobs 1 (goal <= {GRADING_GOAL_S:g}) | submissions |",
                   "|---|---:|---:|"]
-        lines += [f"| {r['chapter']} | {r['seconds_per_submission']:.1f} | {r['copies']} |" for r in result["grading"]]
+        lines[-2] = lines[-2].replace(" | submissions |", " | CPU s per submission | submissions |")
+        lines[-1] = "|---|---:|---:|---:|"
+        lines += [f"| {r['chapter']} | {r['seconds_per_submission']:.1f} | "
+                  f"{r.get('cpu_s_per_submission', float('nan')):.1f} | {r['copies']} |" for r in result["grading"]]
         lines += ["", f"Batch throughput on {th['chapter']}, {th['submissions']} submissions: "
                       f"{th['jobs1_per_min']:.1f} per minute with `--jobs 1`, {th['jobs2_per_min']:.1f} with "
                       f"`--jobs 2` (speed-up {th['speedup']:.2f}x on {m['cpus']} cores)"
                       + (f", {th['cluster2_per_min']:.1f} with `--cluster` on 2 one-thread Dask workers on this "
                          f"machine ({th['cluster_vs_jobs2']:.2f}x `--jobs 2`'s; goal >= 0.9)."
                          if "cluster2_per_min" in th else ".")]
+    if result.get("self_check"):
+        lines += ["", f"| the learner's `dlcourse check`, cold (median of {result['self_check'][0]['runs']}) | wall s "
+                      f"(goal <= {CHECK_GOAL_S:g}) | CPU s | load average |", "|---|---:|---:|---:|"]
+        lines += [f"| {r['chapter']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['load_average']:.1f} |"
+                  for r in result["self_check"]]
     if result.get("report"):
         lines += ["", f"| grading report (`dlcourse report`), generated class | answer files | wall s (median of "
                       f"{result['report'][0]['runs']}) | CPU s | load average | tokenising too: wall s | CPU s | "
@@ -316,6 +357,7 @@ def main(argv=None):
     parser.add_argument("--no-notebooks", action="store_true", help="skip executing the solution notebooks")
     parser.add_argument("--no-grading", action="store_true", help="skip timing the autograder")
     parser.add_argument("--no-report", action="store_true", help="skip timing the grading report")
+    parser.add_argument("--no-check", action="store_true", help="skip timing the learner's `dlcourse check`")
     parser.add_argument("--make-test", action="store_true", help="also time `make test` (several minutes)")
     parser.add_argument("--only", help="run only the operations whose name contains this")
     parser.add_argument("--out", default=str(HERE / "results" / "latest.json"), help="JSON output file")
@@ -324,7 +366,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.repeat < 5:
         parser.error("--repeat must be at least 5 (the median of fewer runs is noise)")
-    if args.docs and (args.only or args.no_notebooks or args.no_grading or args.no_report or not args.make_test):
+    if args.docs and (args.only or args.no_notebooks or args.no_grading or args.no_report or args.no_check
+                      or not args.make_test):
         parser.error("--docs reports everything: use it with --make-test and without --only/--no-*")
 
     machine = machine_info()
@@ -351,12 +394,20 @@ def main(argv=None):
         grading_rows, throughput = time_grading(notebooks.chapter_ids())
         print(f"\n{'autograding (dlcourse grade)':<28} {'s/submission':>13}")
         for r in grading_rows:
-            print(f"{r['chapter']:<28} {r['seconds_per_submission']:>13.1f}")
+            print(f"{r['chapter']:<28} {r['seconds_per_submission']:>13.1f} {r['cpu_s_per_submission']:>7.1f} CPU s")
         print(f"throughput on {throughput['chapter']} ({throughput['submissions']} submissions, sandbox "
               f"{'on' if throughput['sandbox'] else 'off'}): {throughput['jobs1_per_min']:.1f}/min with --jobs 1, "
               f"{throughput['jobs2_per_min']:.1f}/min with --jobs 2, speed-up {throughput['speedup']:.2f}x; "
               f"{throughput['cluster2_per_min']:.1f}/min on 2 Dask workers, {throughput['cluster_vs_jobs2']:.2f}x "
               "--jobs 2 (goal >= 0.9)")
+
+    check_rows = []
+    if not args.no_check:
+        check_rows = time_self_check(notebooks.chapter_ids())
+        print(f"\n{'self-check (dlcourse check), cold':<34} {'wall s':>7} {'CPU s':>7} {'load':>6}  goal")
+        for r in check_rows:
+            print(f"{r['chapter']:<34} {r['wall_s']:>7.1f} {r['cpu_s']:>7.1f} {r['load_average']:>6.1f}  "
+                  f"<= {r['goal']:g}: {'met' if r['met'] else 'MISSED'}")
 
     report_rows = []
     if not args.no_report:
@@ -375,7 +426,7 @@ def main(argv=None):
         print(f"make test: {make_test['wall_s']:.0f} s, {'passed' if make_test['passed'] else 'FAILED'}")
 
     result = {"machine": machine, "repeat": args.repeat, "operations": rows, "notebooks": nb_rows,
-              "grading": grading_rows, "grading_throughput": throughput, "report": report_rows, "make_test": make_test}
+              "grading": grading_rows, "grading_throughput": throughput, "self_check": check_rows, "report": report_rows, "make_test": make_test}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
