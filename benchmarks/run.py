@@ -307,10 +307,13 @@ def render_markdown(result):
         lines += ["", "| autograding (`dlcourse grade`, sandbox " + ("on" if th["sandbox"] else "off")
                   + f") | seconds per submission, --jobs 1 (goal <= {GRADING_GOAL_S:g}) | submissions |",
                   "|---|---:|---:|"]
-        lines[-2] = lines[-2].replace(" | submissions |", " | CPU s per submission | submissions |")
-        lines[-1] = "|---|---:|---:|---:|"
-        lines += [f"| {r['chapter']} | {r['seconds_per_submission']:.1f} | "
-                  f"{r.get('cpu_s_per_submission', float('nan')):.1f} | {r['copies']} |" for r in result["grading"]]
+        if all("cpu_s_per_submission" in r for r in result["grading"]):  # runs before 2026-12-03 have no CPU figure
+            lines[-2] = lines[-2].replace(" | submissions |", " | CPU s per submission | submissions |")
+            lines[-1] = "|---|---:|---:|---:|"
+            lines += [f"| {r['chapter']} | {r['seconds_per_submission']:.1f} | {r['cpu_s_per_submission']:.1f} | "
+                      f"{r['copies']} |" for r in result["grading"]]
+        else:
+            lines += [f"| {r['chapter']} | {r['seconds_per_submission']:.1f} | {r['copies']} |" for r in result["grading"]]
         lines += ["", f"Batch throughput on {th['chapter']}, {th['submissions']} submissions: "
                       f"{th['jobs1_per_min']:.1f} per minute with `--jobs 1`, {th['jobs2_per_min']:.1f} with "
                       f"`--jobs 2` (speed-up {th['speedup']:.2f}x on {m['cpus']} cores)"

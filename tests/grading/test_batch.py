@@ -186,40 +186,6 @@ def test_jobs_1_and_2_give_the_same_grades_and_zip_input(batch, tmp_path):
     assert (tmp_path / "o1" / "grades.csv").read_text(encoding="utf-8").count("\n") == 4
 
 
-def test_grades_do_not_depend_on_the_order_of_a_batch(batch, tmp_path, monkeypatch):
-    """The grader's kernel serves every submission of a --jobs 1 batch, reset between them
-    (KernelPool.give_back): the same four submissions graded in two opposite orders (a batch is graded in the
-    order of the student ids, so the ids carry the order) get the same grades and messages, and those of the
-    class graded at --jobs 2, where each process's grader served other neighbours."""
-    from dlcourse.grading import kernels as grading_kernels
-
-    started = []
-    new = grading_kernels.KernelPool._new
-
-    async def counting(self, role, chapter, launched=None):
-        started.append(role)
-        return await new(self, role, chapter, launched)
-
-    monkeypatch.setattr(grading_kernels.KernelPool, "_new", counting)
-    people = ("alice", "mona", "carol", "bob")  # right, a cheat that patches the checks, one wrong, stubs
-    runs = []
-    for order in (people, people[::-1]):
-        subs = tmp_path / f"subs{len(runs)}"
-        for i, student in enumerate(order):
-            dest = subs / f"s{i}_{student}" / CH
-            dest.mkdir(parents=True)
-            shutil.copyfile(batch["subs"] / student / CH / f"{CH}.ipynb", dest / f"{CH}.ipynb")
-        started.clear()
-        results, _ = grading.grade_class(subs, tmp_path / f"out{len(runs)}", jobs=1, **OPTIONS, progress=False)
-        assert [r.student for r in results] == [f"s{i}_{s}" for i, s in enumerate(order)]
-        assert started.count("grader") <= 1, f"one grader kernel for the batch, not {started.count('grader')}"
-        runs.append({r.student.split("_", 1)[1]: (r.status, r.score, r.exercises, r.failures) for r in results})
-    assert runs[0] == runs[1]
-    for student in people:
-        r = batch["results"][student]
-        assert runs[0][student] == (r.status, r.score, r.exercises, r.failures), student
-
-
 # ---------------------------------------------------------------------------- units (no grading run)
 
 

@@ -45,7 +45,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Integer, Unicode
 
 from .. import notebooks
-from .kernels import GRADER_RESET, TIMEOUT_ERROR, Kernel, KernelPool, pool
+from .kernels import TIMEOUT_ERROR, Kernel, KernelPool, pool
 from .text import error_line
 
 MAX_RESTARTS = 3  # per student kernel and submission: a kernel killed by the student's code is started again
@@ -57,6 +57,10 @@ RERUN_FAILED = ("the visible tests of this cell failed when they ran again befor
 #: Between the two phases: the grader's namespace emptied (the modules it imported stay loaded), its numeric
 #: rules and warning filters as they were before the first setup cell, Keras's global state cleared, and the
 #: visible kernel's connection closed. The setup, given and test cells then run again from the start.
+GRADER_RESET = (
+    "__dlcourse__.close()\n"
+    "get_ipython().run_line_magic('reset', '-f')\n"
+    "__import__('dlcourse.grading.proxy', fromlist=['restore_baseline']).restore_baseline()\n")
 
 
 def _failed(outputs) -> bool:
@@ -136,30 +140,24 @@ class TwoKernelExecute(NbGraderPreprocessor):
 
     async def _grade(self, nb, plan: Plan, source_dir: Path, kernel_pool: KernelPool) -> None:
         """The two phases: every visible test part first, with calls to the visible kernel, which is then
-        stopped; only then the hidden kernel is given the answers and takes calls, for the hidden parts. No
-        kernel that has seen a hidden input runs beside, or before, a kernel whose output the student sees (the
-        hidden kernel starts beside the visible one, but has run nothing of the student's while it runs)."""
+        stopped; only then the hidden kernel starts taking calls, for the hidden parts. No kernel that has
+        seen a hidden input runs beside, or before, a kernel whose output the student sees."""
         answers = notebooks.answer_cells(nb)
         tests = {c.metadata.nbgrader["grade_id"]: c for c in nb.cells if notebooks.is_test_cell(c)}
         kernels: dict[str, Kernel] = {}
         chapter = Path(self.source_path).stem  # its own and later dlcourse.given modules are hidden from the student
         deadline = asyncio.get_running_loop().time() + BUDGET_CELLS * self.timeout
-        # All three start at once, the grader's TensorFlow import being the longest. The hidden kernel only
-        # starts: it is given the answers, and any call, after the visible kernel has been stopped.
-        starting = {role: asyncio.ensure_future(kernel_pool.take(role, chapter))
-                    for role in ("grader", "hidden", "visible")}
-        healthy = False  # the grader's kernel is given back for the next submission only after a clean run
         try:
-            kernels["visible"] = await starting.pop("visible")
+            kernels["visible"] = await kernel_pool.take("visible", chapter)
+            kernels["grader"] = await kernel_pool.take("grader")
             errors = await self._define(kernels["visible"], plan, answers, keep_outputs=True)
-            kernels["grader"] = await starting.pop("grader")
             visible = await self._phase("visible", plan, kernels, answers, errors, source_dir, deadline)
             await kernels.pop("visible").stop()
             pending = {gid for gid, (outputs, hidden) in visible.items() if hidden and not _failed(outputs)}
             hidden = {}
             if pending:
                 await self._grader_run(kernels["grader"], GRADER_RESET, "resetting the grader")
-                kernels["hidden"] = await starting.pop("hidden")
+                kernels["hidden"] = await kernel_pool.take("hidden", chapter)
                 await self._define(kernels["hidden"], plan, answers, keep_outputs=False)
                 hidden = await self._phase("hidden", plan, kernels, answers, errors, source_dir, deadline, pending)
             for gid, (outputs, _) in visible.items():
@@ -172,14 +170,8 @@ class TwoKernelExecute(NbGraderPreprocessor):
                     tests[gid].metadata["dlcourse"] = {"hidden_outputs_from": len(outputs),
                                                        "hidden_failure": _failed(hidden[gid])}
                     tests[gid].outputs += hidden[gid]
-            healthy = True
         finally:
-            started = await asyncio.gather(*starting.values(), return_exceptions=True)  # not needed, or we failed
-            kernels.update({f"unused {i}": k for i, k in enumerate(started) if isinstance(k, Kernel)})
-            grader = kernels.pop("grader", None)
-            await asyncio.gather(*(k.stop() for k in kernels.values()))  # the students' first
-            if grader is not None:
-                await (kernel_pool.give_back(grader) if healthy else grader.stop())
+            await asyncio.gather(*(k.stop() for k in kernels.values()))
 
     async def _phase(self, role: str, plan: Plan, kernels: dict, answers: dict, errors: dict, source_dir: Path,
                      deadline: float, pending: set[str] = frozenset()) -> dict[str, tuple[list, str]]:

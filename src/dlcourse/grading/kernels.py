@@ -28,19 +28,8 @@ from dlcourse.sandbox import HIDE_GIVEN_ENV
 GRADER_KERNEL = "dlcourse-grader"
 TIMEOUT_ERROR = {"ename": "CellTimeoutError", "evalue": "",
                  "traceback": ["CellTimeoutError: No reply from kernel before timeout"]}
-#: Run by a grader kernel as it starts (its kernelspec's exec_lines), before it is given a submission: the imports
-#: every chapter's tests need.
-GRADER_WARM_UP = "from dlcourse import reference; reference.tf(); reference.keras()"
-ROLES = ("grader", "hidden", "visible")
-#: Between two submissions, and between a submission's two phases: the proxies closed, the namespace emptied,
-#: the numeric rules, warning filters and Keras's global state as before the first setup cell.
-GRADER_RESET = (
-    "__dlcourse__.close()\n"
-    "get_ipython().run_line_magic('reset', '-f')\n"
-    "__import__('dlcourse.grading.proxy', fromlist=['restore_baseline']).restore_baseline()\n")
-#: Submissions one grader kernel serves in a batch before a fresh one is started (what Keras or a test keeps
-#: in memory does not grow without bound).
-GRADER_USES = 25
+#: Run by a grader kernel as it starts, before it is given a submission: the imports every chapter's tests need.
+GRADER_WARM_UP = "from dlcourse import reference\nreference.tf()\nreference.keras()\n"
 
 
 class Kernel:
@@ -67,7 +56,6 @@ class Kernel:
                                      iopub_timeout=timeout, raise_on_iopub_timeout=False, record_timing=False,
                                      on_cell_executed=self._record_reply)
         self.restarts = 0
-        self.uses = 0  # submissions it has served (a batch's grader serves several, ``KernelPool.give_back``)
         self.left_out: set[str] = set()  # answer cells that broke this kernel: not run again in it
 
     @staticmethod
@@ -80,12 +68,9 @@ class Kernel:
                                                        evalue=content.get("evalue", ""),
                                                        traceback=content.get("traceback") or []))
 
-    async def start(self, launched: asyncio.Future | None = None) -> "Kernel":
-        """Start the kernel's process (then ``launched`` gets its result), and wait until it answers."""
+    async def start(self) -> "Kernel":
         await self.client.km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"],
                                           cwd=str(self.folder / "work"), env=self.env)
-        if launched is not None and not launched.done():
-            launched.set_result(None)
         await self.client.async_start_new_kernel_client()
         return self
 
@@ -144,14 +129,12 @@ class Kernel:
 
 
 class KernelPool:
-    """The kernels of one grading process. A student's kernel serves one submission and is then stopped.
+    """The kernels of one grading process: each serves one submission and is then stopped.
 
-    With ``warm=True`` (a batch), every time a student's kernel is taken the next one of its role starts at once,
-    so that the next submission's kernels start while this one is graded; a student's kernel is fresh when taken
-    (it has run nothing but its start-up). The grader's kernel, which runs only the instructor's code and gets
-    plain data back, is given back after a clean submission and reset (``give_back``), so that a batch imports
-    TensorFlow once per GRADER_USES submissions; the reset is the one between a submission's two phases, and
-    tests/grading/test_batch.py checks that grades and messages do not depend on the order of a batch.
+    With ``warm=True`` (a batch), every time a kernel is taken the next one of its role starts at once, so that
+    the next submission's kernels start, and the grader's imports TensorFlow, while this one is graded. A
+    kernel is fresh when taken (it has run nothing but its start-up), so grades do not depend on the order
+    in which submissions are graded.
 
     The pool has an event loop of its own (``run``): a spare kernel's start-up, and its ZeroMQ sockets, belong
     to the loop they began on, and the thread's current loop may change between two submissions (in a Dask
@@ -167,7 +150,7 @@ class KernelPool:
         self.discarded: list[asyncio.Task] = []  # spares of another chapter, being stopped
         write_kernelspecs(self.folder / "kernels", sandbox, memory_gb, cpu_seconds)
 
-    async def _new(self, role: str, chapter: str, launched: asyncio.Future | None = None) -> Kernel:
+    async def _new(self, role: str, chapter: str) -> Kernel:
         env = {**os.environ, "NBGRADER_EXECUTION": "autograde"}
         env.pop(HIDE_GIVEN_ENV, None)
         if role != "grader":  # the student's kernels see no solutions of this chapter or later (none named: none)
@@ -176,21 +159,10 @@ class KernelPool:
         timeout = 3 * self.timeout if role == "grader" else self.timeout
         kernel = Kernel(GRADER_KERNEL if role == "grader" else "python3", self.folder / uuid.uuid4().hex,
                         self.spec_dirs, env, timeout)
-        await kernel.start(launched)  # the grader's imports are its start-up's (write_kernelspecs)
+        await kernel.start()
+        if role == "grader":
+            await kernel.run(GRADER_WARM_UP)
         return kernel
-
-    async def prestart(self, chapter: str) -> None:
-        """Start a kernel of each role for grading ``chapter`` (those not started already), and return as soon as
-        their processes run: they go on starting (the grader imports TensorFlow) while this process prepares the
-        submission, and ``take`` hands them out. For a single submission, which has no spares otherwise."""
-        waits = []
-        for role in ROLES:
-            if role not in self.spares:
-                launched = self.loop.create_future()
-                task = asyncio.ensure_future(self._new(role, "" if role == "grader" else chapter, launched))
-                self.spares[role] = ("" if role == "grader" else chapter, task)
-                waits.append(asyncio.wait([launched, task], return_when=asyncio.FIRST_COMPLETED))
-        await asyncio.gather(*waits)
 
     async def take(self, role: str, chapter: str = "") -> Kernel:
         """A fresh kernel of ``role``; a student's kernel (visible, hidden) for grading ``chapter``, which cannot
@@ -206,26 +178,9 @@ class KernelPool:
                 self.discarded = [t for t in self.discarded if not t.done()]
                 self.discarded.append(asyncio.ensure_future(self._discard(spare)))
         task = task or asyncio.ensure_future(self._new(role, chapter))
-        if self.warm and role != "grader":  # the grader is given back (``give_back``), or started again when taken
+        if self.warm:
             self.spares[role] = (chapter, asyncio.ensure_future(self._new(role, chapter)))
-        kernel = await task
-        kernel.uses += 1
-        return kernel
-
-    async def give_back(self, grader: Kernel) -> bool:
-        """In a batch, keep the grader's kernel for the next submission: its namespace reset to what it was before
-        the first one (``GRADER_RESET``; it imports TensorFlow once, not once per submission). False (and the
-        kernel stopped) outside a batch, after GRADER_USES submissions, or when it does not reset cleanly."""
-        if self.warm and grader.uses < GRADER_USES and "grader" not in self.spares:
-            cell = await grader.run(GRADER_RESET)
-            if cell is not None and not any(o.output_type == "error" for o in cell.outputs) \
-                    and await grader.responsive():
-                done = self.loop.create_future()
-                done.set_result(grader)
-                self.spares["grader"] = ("", done)
-                return True
-        await grader.stop()
-        return False
+        return await task
 
     @staticmethod
     async def _discard(task: asyncio.Task) -> None:
@@ -297,8 +252,7 @@ def write_kernelspecs(folder: Path, sandbox: bool, memory_gb: float, cpu_seconds
                    str(cpu_seconds)]
     else:
         student = [sys.executable, "-m", "dlcourse.sandbox", "--unsandboxed", "-f", "{connection_file}"]
-    grader = [sys.executable, "-m", "dlcourse.sandbox", "--plain", "-f", "{connection_file}",  # dies with us
-              f"--IPKernelApp.exec_lines={GRADER_WARM_UP}"]
+    grader = [sys.executable, "-m", "dlcourse.sandbox", "--plain", "-f", "{connection_file}"]  # dies with us
     for name, argv, title in (("python3", student, "Python 3 (student, grading)"),
                               (GRADER_KERNEL, grader, "Python 3 (grader)")):
         (folder / name).mkdir(parents=True, exist_ok=True)

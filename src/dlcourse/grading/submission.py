@@ -163,18 +163,6 @@ class Limits:
     sandbox: bool = True
     warm: bool = False
 
-    @property
-    def cpu_seconds(self) -> int:
-        return max(600, 20 * self.timeout)
-
-    def prestart(self, chapter: str) -> None:
-        """Start the kernels that will grade a submission of ``chapter`` now, so that they start while it is
-        prepared (``kernels.KernelPool.prestart``)."""
-        from .kernels import pool
-
-        kernel_pool = pool(self.sandbox, self.memory_gb, self.cpu_seconds, self.timeout, self.warm)
-        kernel_pool.run(kernel_pool.prestart(chapter))
-
 
 # ---------------------------------------------------------------------------- one submission
 
@@ -262,7 +250,6 @@ def grade_one(student: str, source: ChapterSource, submission: Path | bytes | No
         data = nbformat.writes(nb).encode("utf-8")
     limits = Limits(timeout=timeout, memory_gb=memory_gb, sandbox=sandbox, warm=warm)
     try:
-        limits.prestart(chapter)
         with tempfile.TemporaryDirectory(prefix="dlg-") as tmp:
             if template is None:
                 template = prepare_chapter(source, Path(tmp) / "template")
@@ -328,7 +315,7 @@ def _config(source: ChapterSource, course: Path, limits: Limits):
     config.TwoKernelExecute.timeout = limits.timeout
     config.TwoKernelExecute.sandbox = limits.sandbox
     config.TwoKernelExecute.memory_gb = limits.memory_gb
-    config.TwoKernelExecute.cpu_seconds = limits.cpu_seconds
+    config.TwoKernelExecute.cpu_seconds = max(600, 20 * limits.timeout)
     config.TwoKernelExecute.warm = limits.warm
     config.TwoKernelExecute.hidden_delimiter = ClearHiddenTests(config=config).begin_test_delimeter
     config.IgnorePattern.enabled = True
