@@ -364,6 +364,36 @@ def test_exports_parse_back_to_grades_csv_and_everyone_is_accounted_for(graded):
     assert "In the roster, without a submission (1)" in roster and "<li>zed (Zed)</li>" in roster
 
 
+def test_a_score_changed_in_grades_csv_by_hand_is_named(graded, tmp_path, capsys):
+    """Issue 27: a score edited in grades.csv reached canvas.csv while the feedback kept the graded one, and
+    nothing said so. The grader records each row's score as graded (.dlcourse/scores.json); the report names
+    the rows that differ and says where a hand grade belongs (the formgrader)."""
+    from dlcourse import cli
+
+    out = tmp_path / "out"
+    shutil.copytree(graded["out"], out)
+    rows = grading.read_grades_csv(out / "grades.csv")
+    before = report.build_report(out, roster_path=graded["roster"]).read_text(encoding="utf-8")
+    assert "changed in grades.csv by hand" not in before, "nothing edited yet"
+    graded_score = next(r for r in rows if r["student"] == "ana")["score"]
+    for r in rows:
+        if r["student"] == "ana":
+            r["score"] = "1.5"
+    from dlcourse.grading import grades
+
+    header = grades.read_grades_csv_header(out / "grades.csv")
+    grading.write_grades_csv(rows, out / "grades.csv", [c for c in header if c in POINTS])
+
+    html = report.build_report(out, roster_path=graded["roster"]).read_text(encoding="utf-8")
+    attention = html[html.index('id="attention"'):html.index("What the class got wrong")]
+    assert "1 score(s) were changed in grades.csv by hand" in attention and "formgrader" in attention
+    assert "<td>ana</td>" in attention and f"<td>{graded_score}</td>" in attention and "<td>1.5</td>" in attention
+    canvas = read_csv(out / "report" / "canvas.csv")
+    assert [r[CH] for r in canvas if r["ID"] == ROSTER["ana"][0]] == ["1.5"], "the export has the edit"
+    assert cli.main(["report", str(out)]) == 0
+    assert "ana/ch00_start " in capsys.readouterr().out
+
+
 def test_roster_errors_are_clear(tmp_path):
     bad = tmp_path / "r.csv"
     bad.write_text("id,name\n1,A\n")

@@ -305,6 +305,7 @@ class _Run:
             grades.write_grades_csv(merged, self.path,
                                     grades.exercise_columns({**columns, **self.chapters.points}, self.old_header))
             grades.record_sources(self.out, self.rows, self.chapters.digests())
+            grades.record_scores(self.out, journaled)
         self.journal.remove()
 
 

@@ -212,7 +212,8 @@ def manual_grades(course: Path, rows: list[dict]) -> list[str]:
 def bring_back_manual_grades(course: Path, out: Path) -> list[str]:
     """``manual_grades`` into ``OUT/grades.csv`` (rewritten when any changed) and the feedback made again for
     those rows; returns notes."""
-    from .grades import LAST_COLUMNS, FIRST_COLUMNS, read_grades_csv, read_grades_csv_header, write_grades_csv
+    from .grades import (LAST_COLUMNS, FIRST_COLUMNS, read_grades_csv, read_grades_csv_header, record_scores,
+                         write_grades_csv)
 
     path = Path(out) / "grades.csv"
     rows = read_grades_csv(path)
@@ -221,6 +222,7 @@ def bring_back_manual_grades(course: Path, out: Path) -> list[str]:
         return []
     header = read_grades_csv_header(path)
     write_grades_csv(rows, path, [c for c in header if c not in FIRST_COLUMNS and c not in LAST_COLUMNS])
+    record_scores(out, [r for r in rows if f"{r['student']}/{r['chapter']}" in changed])  # feedback made below
     return ([f"{len(changed)} grade(s) given by hand in the formgrader are in grades.csv: {', '.join(changed)}"]
             + refresh_feedback(course, out, changed))
 

@@ -7,6 +7,8 @@
 - ``.dlcourse/rows.jsonl`` (``Journal``): each row of a run, flushed to disk as it arrives, so that a run
   killed before it rewrote grades.csv (Ctrl-C, a lost client machine) loses no grade.
 - ``.dlcourse/sources.json``: for each row, the digest of the instructor source it was graded with.
+- ``.dlcourse/scores.json`` (``record_scores``): each row's score as graded, and as its feedback shows it, so
+  that a score changed in grades.csv by hand, which the feedback does not follow, is named (``edited_by_hand``).
 - Resume (``needs_grading``): a run grades only what is new, changed, or ended in error.
 """
 
@@ -194,3 +196,45 @@ def changed_sources(out: Path, digests: dict[str, str], kept: list[dict]) -> lis
             notes.append(f"{chapter}: the instructor's notebook or nbgrader config changed since {len(stale)} kept "
                          "row(s) were graded; grade the whole class again with --force to grade them with it")
     return notes
+
+
+def _scores_path(out: Path) -> Path:
+    return Path(out) / ".dlcourse" / "scores.json"
+
+
+def record_scores(out: Path, rows: list[dict]) -> None:
+    """Note in OUT/.dlcourse/scores.json the score of each of ``rows``, graded (or given in the formgrader) just
+    now, with its feedback made from that score."""
+    path = _scores_path(out)
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except ValueError:
+        recorded = {}
+    for r in rows:
+        recorded[f"{r['student']}/{r['chapter']}"] = str(r.get("score", ""))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(recorded, ensure_ascii=False, indent=0, sort_keys=True) + "\n")
+
+
+def edited_by_hand(out: Path, rows: list[dict]) -> list[dict]:
+    """The rows of grades.csv whose score is not the one they were graded with (``record_scores``): changed in
+    the file by hand, so the LMS files, made from grades.csv, have it but the student's feedback does not.
+    Each is {student, chapter, graded, now}."""
+    path = _scores_path(out)
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except ValueError:
+        return []
+    edited = []
+    for r in rows:
+        graded = recorded.get(f"{r['student']}/{r['chapter']}")
+        if graded is not None and not _same_score(graded, r.get("score", "")):
+            edited.append({"student": r["student"], "chapter": r["chapter"], "graded": graded, "now": r.get("score", "")})
+    return edited
+
+
+def _same_score(a: str, b: str) -> bool:
+    try:
+        return abs(float(a) - float(b)) < 1e-9
+    except ValueError:
+        return str(a).strip() == str(b).strip()

@@ -25,8 +25,8 @@ from urllib.parse import quote
 
 from .. import notebooks
 from . import exports, late, similarity
-from .grades import (FIRST_COLUMNS, LAST_COLUMNS, read_grades_csv, read_grades_csv_header, write_atomic,
-                     write_grades_csv)
+from .grades import (FIRST_COLUMNS, LAST_COLUMNS, edited_by_hand, read_grades_csv, read_grades_csv_header,
+                     write_atomic, write_grades_csv)
 from .submission import STATUSES, chapter_exercises
 
 TOP_FAILURES = 5
@@ -178,12 +178,22 @@ def _similarity_section(pairs: list[similarity.Pair], threshold: float) -> str:
     return "\n".join(parts)
 
 
-def _attention_section(rows: list[dict], acc: exports.Accounting, roster: dict | None) -> str:
+def _attention_section(rows: list[dict], acc: exports.Accounting, roster: dict | None,
+                       edited: list[dict] = ()) -> str:
     """What needs the instructor before the grades go anywhere: rows without a grade (empty in the LMS files,
-    left out of the statistics), late rows, and who is missing from the roster."""
+    left out of the statistics), scores changed in grades.csv by hand (``edited``), late rows, and who is
+    missing from the roster."""
     order = {s: i for i, s in enumerate(ATTENTION)}
     flagged = sorted((r for r in rows if r["status"] in ATTENTION), key=lambda r: (order[r["status"]], r["student"]))
     parts = []
+    if edited:
+        parts.append(f"<p>{len(edited)} score(s) were changed in grades.csv by hand after grading. canvas.csv and "
+                     "moodle.csv have the new score, but the student's feedback still shows the graded one. To give "
+                     "a grade by hand that the feedback shows too, give it in nbgrader's formgrader (Manage "
+                     "Submissions) and grade again with <code>dlcourse grade</code>, which brings it back, or "
+                     "put the graded score back in grades.csv.</p>")
+        parts.append(_table(["student", "chapter", "graded (the feedback shows)", "in grades.csv (exported)"],
+                            [[r["student"], r["chapter"], r["graded"], r["now"]] for r in edited], "edited"))
     if flagged:
         parts.append(f"<p>{len(flagged)} row(s) have no grade: their cells in canvas.csv and moodle.csv are empty "
                      "(not 0), and the statistics below leave them out. Each student's feedback says the same.</p>")
@@ -246,6 +256,7 @@ def build_report(out: Path, *, roster_path: Path | None = None, threshold: float
         raise ValueError(f"the similarity threshold is a fraction of the code, in (0, 1]; got {threshold}")
     root = root or notebooks.course_root()
     rows = read_grades_csv(grades)
+    edited = edited_by_hand(out, rows)
     kept = exports.remember(  # given now: kept in out; not given: the ones kept
         out, roster=exports.read_roster(roster_path) if roster_path else None,
         assignments=exports.read_assignments(assignments_path) if assignments_path else None,
@@ -288,7 +299,7 @@ def build_report(out: Path, *, roster_path: Path | None = None, threshold: float
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
 <body><h1>Grading report</h1>
 <p>{e(summary)} Gradebook files beside this page: {links}.</p>
-<h2 id="attention">Needs your attention</h2>{_attention_section(rows, acc, roster)}
+<h2 id="attention">Needs your attention</h2>{_attention_section(rows, acc, roster, edited)}
 <h2>What the class got wrong</h2>{''.join(sections)}
 <h2>Students</h2>{_students_section(rows, roster)}
 <h2>Similar submissions</h2>{_similarity_section(pairs, threshold)}
