@@ -139,11 +139,12 @@ def cmd_report(args) -> int:
     print(f"wrote {index} (open it in a browser), and beside it similarity.csv, canvas.csv, moodle.csv, "
           "grades_wide.csv")
     from .grading import grades
+    from .grading.text import printable
 
     edited = grades.edited_by_hand(args.out, grades.read_grades_csv(Path(args.out) / "grades.csv"))
     if edited:
         print(f"{len(edited)} score(s) in grades.csv were changed by hand after grading (the LMS files have them, the "
-              "feedback does not): " + ", ".join(f"{r['student']}/{r['chapter']} {r['graded']} -> {r['now']}"
+              "feedback does not): " + ", ".join(printable(f"{r['student']}/{r['chapter']} {r['graded']} -> {r['now']}")
                                                 for r in edited[:10])
               + ("..." if len(edited) > 10 else "") + "; the report's 'Needs your attention' says how to give them "
               "in the formgrader instead")

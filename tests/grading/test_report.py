@@ -394,6 +394,23 @@ def test_a_score_changed_in_grades_csv_by_hand_is_named(graded, tmp_path, capsys
     assert "ana/ch00_start " in capsys.readouterr().out
 
 
+def test_the_hand_edit_line_escapes_a_student_id_s_control_characters(tmp_path, capsys):
+    """A student id comes from a folder or an LMS file name the student chose: an ESC sequence in it (here OSC 52,
+    which writes the instructor's clipboard) is printed escaped by `dlcourse report`, never raw."""
+    from dlcourse import cli
+    from dlcourse.grading import grades
+
+    out = tmp_path / "out"
+    out.mkdir()
+    evil = "ana\x1b]52;c;cm0gLXJmIH4=\x07"
+    row = {"student": evil, "chapter": CH, "score": "6", "max_score": "6", "status": "graded"}
+    grading.write_grades_csv([row], out / "grades.csv", [])
+    grades.record_scores(out, [{**row, "score": "3"}])
+    assert cli.main(["report", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed and "\\x1b]52" in printed and "3 -> 6" in printed
+
+
 def test_roster_errors_are_clear(tmp_path):
     bad = tmp_path / "r.csv"
     bad.write_text("id,name\n1,A\n")

@@ -22,3 +22,9 @@ def error_line(name: str, message: str | None, limit: int | None = None) -> str:
 def error_of(err: BaseException, limit: int | None = None) -> str:
     """``error_line`` of a raised exception: its type's name and its message's first line."""
     return error_line(type(err).__name__, str(err), limit)
+
+
+def printable(text: str) -> str:
+    """``text`` safe for the instructor's terminal: control characters (an ESC sequence in a student id taken
+    from a folder or LMS file name could retitle the window, or write the clipboard) are shown escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
