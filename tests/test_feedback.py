@@ -58,3 +58,13 @@ def test_operatorname_is_upright():
 def test_unconvertible_latex_is_shown_as_escaped_tex():
     out = latex_to_mathml(r"\frac{<script>", display=False)
     assert "<script>" not in out
+
+
+def test_the_warning_on_unconvertible_latex_escapes_control_characters(caplog):
+    """The TeX is a student's (a Markdown cell of the graded notebook), and the warning reaches the instructor's
+    terminal: an ESC sequence in it (OSC 52 writes the clipboard) is logged escaped (issue 27)."""
+    with caplog.at_level("WARNING", logger="dlcourse.feedback"):
+        latex_to_mathml("\x1b]52;c;cm0gLXJmIH4=\x07 x^", display=False)  # x^: latex2mathml cannot convert it
+    logged = "".join(r.getMessage() for r in caplog.records)
+    assert "could not convert LaTeX" in logged and "\\x1b]52;c;" in logged
+    assert "\x1b" not in logged and "\x07" not in logged

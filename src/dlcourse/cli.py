@@ -34,6 +34,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import notebooks
+from .grading.text import printable, printable_lines
 from .sandbox import no_bwrap, sandbox_available
 
 
@@ -96,7 +97,7 @@ def cmd_grade(args) -> int:
             args.submissions, args.out, chapter=args.chapter, jobs=args.jobs, timeout=args.timeout,
             memory_gb=args.memory, sandbox=sandbox, root=root, cluster=args.cluster, force=args.force)
     except (ValueError, FileNotFoundError, RuntimeError) as err:  # RuntimeError: ClusterError, a broken pool
-        print(f"dlcourse grade: {err}", file=sys.stderr)
+        print(f"dlcourse grade: {printable_lines(err)}", file=sys.stderr)  # it may quote a student's file or id
         return 2
     except KeyboardInterrupt:
         print(f"dlcourse grade: interrupted; the rows graded so far are in {args.out}/grades.csv. Run the same "
@@ -130,18 +131,15 @@ def cmd_report(args) -> int:
 
     try:
         policy = late.Policy(args.late_penalty, args.grace) if args.late_penalty is not None else None
-        index = report.build_report(args.out, roster_path=args.roster, threshold=args.similarity_threshold,
+        built = report.build_report(args.out, roster_path=args.roster, threshold=args.similarity_threshold,
                                     assignments_path=args.assignments, extensions_path=args.extensions,
                                     policy=policy, due_dates=getattr(args, "due_dates", None))
     except (ValueError, FileNotFoundError) as err:
-        print(f"dlcourse report: {err}", file=sys.stderr)
+        print(f"dlcourse report: {printable_lines(err)}", file=sys.stderr)  # a roster's error may quote its names
         return 2
-    print(f"wrote {index} (open it in a browser), and beside it similarity.csv, canvas.csv, moodle.csv, "
+    print(f"wrote {built.index} (open it in a browser), and beside it similarity.csv, canvas.csv, moodle.csv, "
           "grades_wide.csv")
-    from .grading import grades
-    from .grading.text import printable
-
-    edited = grades.edited_by_hand(args.out, grades.read_grades_csv(Path(args.out) / "grades.csv"))
+    edited = built.edited  # the rows the report lists under 'Needs your attention'
     if edited:
         print(f"{len(edited)} score(s) in grades.csv were changed by hand after grading (the LMS files have them, the "
               "feedback does not): " + ", ".join(printable(f"{r['student']}/{r['chapter']} {r['graded']} -> {r['now']}")
@@ -199,9 +197,9 @@ def cmd_check(args) -> int:
         source = grading.ChapterSource.from_notebook(path, chapter)
     result = grading.grade_one("you", source, path, None, timeout=args.timeout, sandbox=sandbox)
     if result.status == "unreadable":
-        print(f"dlcourse check: {path.name}: {result.detail}", file=sys.stderr)
+        print(f"dlcourse check: {printable(path.name)}: {printable(result.detail)}", file=sys.stderr)
         return 1
-    print(grading.self_check_table(result))
+    print(printable_lines(grading.self_check_table(result)))  # an instructor may check a student's notebook
     if root is None:
         print("(visible tests only: hidden tests are not available here)")
     return 0

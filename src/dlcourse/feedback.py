@@ -105,7 +105,10 @@ def latex_to_mathml(tex: str, display: bool) -> str:
     try:
         return convert(_for_latex2mathml(tex), display="block" if display else "inline")
     except Exception as err:  # latex2mathml raises its own exception types for unsupported input
-        log.warning("could not convert LaTeX to MathML (%s: %s): %s", type(err).__name__, err, tex[:80])
+        from .grading.text import printable  # the TeX is a student's (a Markdown cell); this goes to the terminal
+
+        log.warning("could not convert LaTeX to MathML (%s: %s): %s", type(err).__name__, printable(err),
+                    printable(tex[:80]))
         return f'<code class="tex">{html.escape(tex)}</code>'
 
 

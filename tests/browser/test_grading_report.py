@@ -16,7 +16,7 @@ SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"  # the same folder
 
 def test_report_in_chromium(browser, tmp_path):
     students = synthetic.make_class(tmp_path, 40, copy_every=20)
-    index = report.build_report(tmp_path)
+    index = report.build_report(tmp_path).index
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     errors, requests = [], []

@@ -227,6 +227,31 @@ def test_summary_counts_statuses_and_means():
     assert grading.summary([]) == "0 notebook(s): "
 
 
+EVIL = "ana\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x1b[1;1H"  # OSC 52 (writes the clipboard), then CSI: clear, home
+
+
+def test_the_summary_escapes_a_student_id_s_control_characters(tmp_path, monkeypatch, capsys):
+    """Issue 27: a student id is a folder or LMS file name the student chose. In `dlcourse grade`'s summary (a row
+    that is not a grade, a note quoting the id) an ESC sequence in it (OSC 52 sets the instructor's clipboard, CSI
+    rewrites the screen) is printed escaped, never raw, and the id stays recognisable. Nothing is graded: the
+    batch is a hand-made result."""
+    from dlcourse import cli
+
+    results = [grading.Result(EVIL, CH, "error", 0.0, TOTAL, {ex: (0.0, pts) for ex, pts in POINTS.items()},
+                              detail=f"grading failed: OSError: {EVIL}/{CH}.ipynb")]
+    notes = [f"{EVIL}: no chapter folder (expected {EVIL}/<chapter>/<chapter>.ipynb)"]
+    monkeypatch.setattr(grading_batch, "grade_class", lambda *args, **kwargs: (results, notes))
+    (tmp_path / "subs").mkdir()
+    assert cli.main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--no-sandbox",
+                     "--no-report"]) == 0
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed and "\x07" not in printed, "a raw ESC or BEL reached the terminal"
+    shown = r"ana\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x1b[1;1H"
+    lines = printed.splitlines()
+    assert f"  {shown}/{CH}: error (grading failed: OSError: {shown}/{CH}.ipynb)" in lines
+    assert f"note: {shown}: no chapter folder (expected {shown}/<chapter>/<chapter>.ipynb)" in lines
+
+
 # ---------------------------------------------------------------------------- cheats
 
 

@@ -58,3 +58,25 @@ def test_cli_grade_rejects_bad_arguments(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "dlcourse.cli", "grade", str(tmp_path), "--out", str(tmp_path / "o"),
                           "--chapter", "ch99"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown chapter" in bad.stderr
+
+
+def test_cli_grade_and_report_errors_escape_control_characters(tmp_path, monkeypatch, capsys):
+    """An error `dlcourse grade` or `dlcourse report` prints may quote a student's id or file name (issue 27): its
+    ESC and BEL are shown escaped on the instructor's terminal; its line breaks are kept."""
+    from dlcourse import cli
+    from dlcourse.grading import batch, report
+
+    evil = "ana\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J"
+
+    def fails(*args, **kwargs):
+        raise ValueError(f"cannot read {evil}.ipynb\nsecond line")
+
+    monkeypatch.setattr(batch, "grade_class", fails)
+    monkeypatch.setattr(report, "build_report", fails)
+    (tmp_path / "subs").mkdir()
+    assert cli.main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--no-sandbox"]) == 2
+    assert cli.main(["report", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    for command in ("grade", "report"):
+        assert f"dlcourse {command}: cannot read ana\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J.ipynb\nsecond line" in err

@@ -184,7 +184,7 @@ def graded(tmp_path_factory):
     write_nb(subs / RENAMED / CH / f"{CH} (1).ipynb", notebook_of(PRODUCT))
     results, notes = grading.grade_class(subs, out, jobs=2, timeout=30, progress=False)
     roster = write_roster(tmp_path_factory.mktemp("roster") / "roster.csv")
-    index = report.build_report(out, roster_path=roster)
+    index = report.build_report(out, roster_path=roster).index
     return {"subs": subs, "out": out, "results": {r.student: r for r in results}, "notes": notes,
             "roster": roster, "index": index, "html": index.read_text(encoding="utf-8")}
 
@@ -373,7 +373,7 @@ def test_a_score_changed_in_grades_csv_by_hand_is_named(graded, tmp_path, capsys
     out = tmp_path / "out"
     shutil.copytree(graded["out"], out)
     rows = grading.read_grades_csv(out / "grades.csv")
-    before = report.build_report(out, roster_path=graded["roster"]).read_text(encoding="utf-8")
+    before = report.build_report(out, roster_path=graded["roster"]).index.read_text(encoding="utf-8")
     assert "changed in grades.csv by hand" not in before, "nothing edited yet"
     graded_score = next(r for r in rows if r["student"] == "ana")["score"]
     for r in rows:
@@ -384,7 +384,10 @@ def test_a_score_changed_in_grades_csv_by_hand_is_named(graded, tmp_path, capsys
     header = grades.read_grades_csv_header(out / "grades.csv")
     grading.write_grades_csv(rows, out / "grades.csv", [c for c in header if c in POINTS])
 
-    html = report.build_report(out, roster_path=graded["roster"]).read_text(encoding="utf-8")
+    built = report.build_report(out, roster_path=graded["roster"])
+    assert built.edited == [{"student": "ana", "chapter": CH, "graded": graded_score, "now": "1.5"}], \
+        "the rows it lists, which `dlcourse report` names"
+    html = built.index.read_text(encoding="utf-8")
     attention = html[html.index('id="attention"'):html.index("What the class got wrong")]
     assert "1 score(s) were changed in grades.csv by hand" in attention and "formgrader" in attention
     assert "<td>ana</td>" in attention and f"<td>{graded_score}</td>" in attention and "<td>1.5</td>" in attention

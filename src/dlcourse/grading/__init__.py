@@ -14,7 +14,7 @@ One module a concern, from a class down to one call of a student's function:
   grader's (trusted): ``TwoKernelExecute``;
 - ``kernels``: those kernels: started, restarted, stopped, and a pool of them per grading process;
 - ``proxy``: in the grader's kernel, each graded function is a proxy that calls the student's kernel;
-- ``text``: one-line messages (an error's first line);
+- ``text``: one-line messages (an error's first line), and text made safe for the instructor's terminal;
 - ``gradebook``: a graded class written into the course's own nbgrader gradebook, feedback released;
 - ``report``: OUT/report/index.html, with ``similarity`` (similar answer code, by copydetect) and
   ``exports`` (gradebook files for Canvas and Moodle, a roster); ``synthetic``: made-up classes for it.

@@ -32,7 +32,7 @@ from .grades import Item
 from .submission import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, STATUSES, ChapterSource, Result, chapter_exercises
 from .cluster import ClusterPool
 from .task import grade_task, shippable, share_cores
-from .text import error_of
+from .text import error_of, printable
 
 
 # ---------------------------------------------------------------------------- the local pool
@@ -322,7 +322,11 @@ def _write_outputs(out: Path, item: Item, html: bytes | None, answer_ids: list[s
 
 
 def summary(results, notes=()) -> str:
-    """A one-screen summary of a batch; ``notes`` are grade_class's warnings."""
+    """A one-screen summary of a batch, for the instructor's terminal; ``notes`` are grade_class's warnings.
+
+    Each line is ``printable``: a student id (a folder or an LMS file name the student chose), a detail or a note
+    (which quote student ids and file names) show their control characters escaped, so an ESC sequence in them
+    cannot write the terminal (retitle it, rewrite the screen, set the clipboard with OSC 52)."""
     counts = Counter(r.status for r in results)
     lines = [f"{len(results)} notebook(s): " + ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])]
     for r in results:
@@ -337,4 +341,4 @@ def summary(results, notes=()) -> str:
             mean = sum(r.exercises.get(ex, (0, 0))[0] for r in rows) / len(rows)
             lines.append(f"  {ex:<32} {mean:6.2f} / {pts:g}")
     lines += [f"note: {note}" for note in notes]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)

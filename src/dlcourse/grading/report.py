@@ -21,6 +21,7 @@ import json
 import statistics
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
 from .. import notebooks
@@ -240,14 +241,23 @@ def write_similarity_csv(pairs: list[similarity.Pair], path: Path, threshold: fl
                         "yes" if p.similarity >= threshold else "no"] for p in pairs])
 
 
+class Built(NamedTuple):
+    """What ``build_report`` made: the path of index.html, and the rows whose score was changed in grades.csv by
+    hand after grading (``grades.edited_by_hand``: {student, chapter, graded, now}), which its 'Needs your
+    attention' lists and ``dlcourse report`` names."""
+
+    index: Path
+    edited: list[dict]
+
+
 def build_report(out: Path, *, roster_path: Path | None = None, threshold: float = similarity.DEFAULT_THRESHOLD,
                  root: Path | None = None, assignments_path: Path | None = None,
                  extensions_path: Path | None = None, policy: "late.Policy | None" = None,
-                 due_dates: dict[str, str] | None = None) -> Path:
+                 due_dates: dict[str, str] | None = None) -> Built:
     """Write ``out``/report/ (index.html, similarity.csv, the exports) from ``out``/grades.csv and
     ``out``/answers/. The roster, assignments, extensions and late ``policy`` given are kept in ``out`` for the
     next run (``exports.remember``); ``due_dates`` (chapter -> time, nbgrader's gradebook) count where the
-    assignments give none. Returns the path of index.html."""
+    assignments give none. Returns a ``Built``: the path of index.html, and the rows edited by hand it lists."""
     out = Path(out)
     grades = out / "grades.csv"
     if not grades.is_file():
@@ -308,4 +318,4 @@ def build_report(out: Path, *, roster_path: Path | None = None, threshold: float
 """
     index = folder / "index.html"
     write_atomic(index, page)
-    return index
+    return Built(index, edited)

@@ -1,4 +1,5 @@
-"""One-line messages: the first line of an error, as a row's detail or a one-line problem shows it."""
+"""One-line messages: the first line of an error, as a row's detail or a one-line problem shows it; and text made
+safe for the instructor's terminal (``printable``, ``printable_lines``)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,10 @@ def printable(text: str) -> str:
     """``text`` safe for the instructor's terminal: control characters (an ESC sequence in a student id taken
     from a folder or LMS file name could retitle the window, or write the clipboard) are shown escaped."""
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
+
+
+def printable_lines(text: str) -> str:
+    """``printable`` of each line of ``text``, its line breaks (``\\n``) kept: a message of several lines (an
+    error listing the layouts looked for) stays readable, and every other control character (``\\r`` included,
+    which could overwrite a line) is shown escaped."""
+    return "\n".join(printable(line) for line in str(text).split("\n"))
