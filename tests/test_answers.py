@@ -77,6 +77,16 @@ def test_a_raw_numpy_error_is_named_by_the_hint():
         answers.call(dense, np.ones((4, 3)), np.ones((3, 5)), np.ones(5), hint=lambda err: None)
 
 
+
+def test_a_python_integer_too_big_for_the_dtype_is_named_by_the_hint():
+    # ch06: a learner views float32 bits as the SIGNED np.int32, then masks with 0xFFFF0000, which NumPy 2
+    # refuses with OverflowError ("Python integer 4294901760 out of bounds for int32")
+    bf16 = learner("def round_to_bfloat16(x):\n    return (x.view(np.int32) + 0x7FFF) & 0xFFFF0000")
+    with pytest.raises(AssertionError, match=r"^round_to_bfloat16 raised OverflowError\. Likely cause: view as np\.uint32"):
+        answers.call(bf16, np.ones(2, np.float32), hint="view as np.uint32")
+    with pytest.raises(OverflowError):  # without a hint: NumPy's error as it was
+        answers.call(bf16, np.ones(2, np.float32))
+
 def test_overflow_is_named_in_the_learner_s_kernel_and_from_printed_warnings():
     sigmoid = learner("def sigmoid(z):\n    return 1 / (1 + np.exp(-z))")
     with pytest.raises(AssertionError, match="^sigmoid overflows"):

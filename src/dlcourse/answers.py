@@ -10,7 +10,7 @@ that can be acted on:
   framework module among the names the function's code uses), during it (the two errors) and after it (a
   framework object in the result), with one message: "... write it in NumPy".
 - **A raw NumPy error** (a matmul or broadcast shape error, an index error, a tuple where an array was
-  expected): with ``hint`` given, re-raised as an ``AssertionError`` whose first line names the likely cause
+  expected, a Python integer out of a dtype's range): with ``hint`` given, re-raised as an ``AssertionError`` whose first line names the likely cause
   (``dlcourse check`` prints that line), with NumPy's own words after it.
 - **Overflow, division by zero, invalid values** (with ``floats`` given): in the learner's kernel the call runs
   with NumPy's floating-point warnings raised as errors; in the grader the learner's function runs in the
@@ -108,8 +108,8 @@ def _numpy_only(name: str, how: str) -> NumpyOnly:
 def call(fn, *args, hint=None, floats=None, **kwargs):
     """``fn(*args, **kwargs)``, with the failures a learner cannot act on turned into messages (see above).
 
-    hint: the likely cause of a ValueError, IndexError or TypeError raised inside ``fn`` (a shape error,
-          usually): a string, or a function of the exception returning a string (or None to re-raise as is).
+    hint: the likely cause of a ValueError, IndexError, TypeError or OverflowError raised inside ``fn`` (a shape
+          error, usually): a string, or a function of the exception returning a string (or None to re-raise as is).
     floats: the likely cause of an overflow or an invalid value (NumPy's RuntimeWarning or FloatingPointError);
           without it, warnings are left as they are.
     """
@@ -152,7 +152,7 @@ def _run(fn, args, kwargs, name, hint, floats, printed):
         if BLOCKED_MESSAGE in text or (undefined and undefined.group(1) in _USUAL_NAMES):
             _raise(_numpy_only(name, f"{type(err).__name__}: {text}"))
         raise
-    except (ValueError, IndexError, TypeError) as err:
+    except (ValueError, IndexError, TypeError, OverflowError) as err:  # OverflowError: a Python int too big for a dtype
         cause = hint(err) if callable(hint) else hint
         if not cause:
             raise
