@@ -86,6 +86,8 @@ def test_a_python_integer_too_big_for_the_dtype_is_named_by_the_hint():
         answers.call(bf16, np.ones(2, np.float32), hint="view as np.uint32")
     with pytest.raises(OverflowError):  # without a hint: NumPy's error as it was
         answers.call(bf16, np.ones(2, np.float32))
+    with pytest.raises(OverflowError, match="math range"):  # another OverflowError is not a dtype's range: as it was
+        answers.call(learner("def f(x):\n    import math\n    return math.exp(x)"), 1000.0, hint="view as np.uint32")
 
 def test_overflow_is_named_in_the_learner_s_kernel_and_from_printed_warnings():
     sigmoid = learner("def sigmoid(z):\n    return 1 / (1 + np.exp(-z))")

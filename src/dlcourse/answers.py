@@ -152,8 +152,10 @@ def _run(fn, args, kwargs, name, hint, floats, printed):
         if BLOCKED_MESSAGE in text or (undefined and undefined.group(1) in _USUAL_NAMES):
             _raise(_numpy_only(name, f"{type(err).__name__}: {text}"))
         raise
-    except (ValueError, IndexError, TypeError, OverflowError) as err:  # OverflowError: a Python int too big for a dtype
-        cause = hint(err) if callable(hint) else hint
+    except (ValueError, IndexError, TypeError, OverflowError) as err:
+        # of OverflowErrors only NumPy's "Python integer ... out of bounds for <dtype>"; a math range error is no shape's
+        out_of_bounds = not isinstance(err, OverflowError) or "out of bounds for" in str(err)
+        cause = (hint(err) if callable(hint) else hint) if out_of_bounds else None
         if not cause:
             raise
         _raise(AssertionError(f"{name} raised {type(err).__name__}. Likely cause: {cause} (NumPy said: {err})"))
