@@ -42,12 +42,13 @@ HIDE_GIVEN_ENV = "DLCOURSE_GRADED_CHAPTER"
 GIVEN_DIR = Path(__file__).resolve().parent / "given"
 
 
-#: Defences that a test may switch off one at a time (``DLCOURSE_SANDBOX_OFF=uid,seccomp,cgroup,namespaces,given``,
+#: Defences that a test may switch off one at a time (``DLCOURSE_SANDBOX_OFF=uid,seccomp,cgroup,namespaces,given,lifeline``,
 #: read from the grading process's environment, which no student code reaches), to show that its test fails
 #: without it. ``namespaces``: the network and IPC namespaces and the /dev of each sandbox's own (abstract Unix
 #: sockets, SysV shared memory and /dev/shm would otherwise be shared by every kernel on the machine). ``given``:
-#: the graded chapter's own and later chapters' ``dlcourse.given`` modules hidden (``hidden_given``).
-DEFENCES = ("uid", "seccomp", "cgroup", "namespaces", "given")
+#: the graded chapter's own and later chapters' ``dlcourse.given`` modules hidden (``hidden_given``). ``lifeline``:
+#: the kernel inside the sandbox ends when its grading process does (``LIFELINE``).
+DEFENCES = ("uid", "seccomp", "cgroup", "namespaces", "given", "lifeline")
 #: Each student kernel runs as a uid of its own, drawn from this range (none has a name or a home).
 UID_BASE, UID_SPAN = 1_900_000_000, 10_000_000
 #: Processes (threads included) one kernel may have: ipykernel and the BLAS threads need about 40.
@@ -228,8 +229,18 @@ def kernel_uid(folder: Path) -> int:
 #: non-zero uid clears every capability), then run ipykernel in this same process.
 #: ``DROP_TO_UID``, then ipykernel (the classroom's jailed servers use ``DROP_TO_UID`` too).
 DROP_TO_UID = "import os, runpy, sys; os.setgroups([]); os.setresgid({uid}, {uid}, {uid}); os.setresuid({uid}, {uid}, {uid}); "
-DROP_THEN_KERNEL = (DROP_TO_UID + "sys.argv[0] = 'ipykernel_launcher'; "
-                    "runpy.run_module('ipykernel_launcher', run_name='__main__', alter_sys=True)")
+KERNEL_MAIN = "import runpy, sys; sys.argv[0] = 'ipykernel_launcher'; runpy.run_module('ipykernel_launcher', run_name='__main__', alter_sys=True)"
+DROP_THEN_KERNEL = DROP_TO_UID + KERNEL_MAIN
+#: The first lines of a sandboxed kernel: it ends when its grading process does. bwrap's --die-with-parent misses a
+#: grading process killed while the sandbox starts: the process inside sets its parent-death signal only after the
+#: clone, too late if bwrap has died by then (bubblewrap #633; a Dask worker SIGKILLed as it started kernels left
+#: one running, orphaned). The kernel inherits the read end of a pipe whose write end only the grading process holds
+#: (``grading.kernels.Kernel``, which never writes to it; the fd is named in LIFELINE_ENV), so end of file there means
+#: that process is gone, however it ended.
+LIFELINE = ("import os, stat, threading\n"
+            "if stat.S_ISFIFO(os.fstat({fd}).st_mode):\n"
+            "    threading.Thread(target=lambda: (os.read({fd}, 1), os._exit(1)), daemon=True).start()\n")
+LIFELINE_ENV = "DLCOURSE_LIFELINE_FD"
 
 
 def _give_to(uid: int, *paths: Path) -> None:
@@ -387,7 +398,9 @@ def launch_sandboxed_kernel(connection_file: str, memory_bytes: int, cpu_seconds
     seccomp = None if _off("seccomp") else _seccomp_fd()
     if seccomp is not None:
         argv += ["--seccomp", str(seccomp)]
-    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", str(inside), *kernel_args]
+    fd = os.environ.get(LIFELINE_ENV, "")
+    lifeline = LIFELINE.format(fd=int(fd)) if fd.isdigit() and not _off("lifeline") else ""
+    kernel = [sys.executable, "-c", lifeline + KERNEL_MAIN, "-f", str(inside), *kernel_args]
     if os.geteuid() == 0 and not _off("uid"):  # student code never runs as root: a uid of the kernel's own
         uid = kernel_uid(folder)
         _give_to(uid, Path(workdir), Path(runtime_dir))
@@ -395,7 +408,7 @@ def launch_sandboxed_kernel(connection_file: str, memory_bytes: int, cpu_seconds
         # the two capabilities that the first command inside needs to become that uid for good, which drops
         # them; then it is ipykernel.
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-        kernel = [sys.executable, "-c", DROP_THEN_KERNEL.format(uid=uid), *kernel[2:]]
+        kernel = [sys.executable, "-c", lifeline + DROP_THEN_KERNEL.format(uid=uid), *kernel[3:]]
     argv += kernel
     with open(os.devnull, "wb") as devnull:  # the kernel's console chatter; its real output goes over ZeroMQ
         os.dup2(devnull.fileno(), 1)

@@ -139,3 +139,37 @@ def test_with_no_chapter_named_every_given_module_is_hidden(monkeypatch):
         hidden = {m.stem for m in sb.hidden_given(sb.graded_chapter())}
         every = {m.stem for m in sb.GIVEN_DIR.glob("*.py")} - {"__init__"}
         assert "ch04_attention" in every and hidden == every, (value, hidden)
+
+
+@pytest.mark.parametrize("off", ["", "lifeline"])
+def test_a_sandboxed_kernel_ends_when_its_grading_process_does_without_bwraps_help(off, monkeypatch):
+    """bwrap's --die-with-parent misses a grading process killed while the sandbox starts (bubblewrap #633: a Dask
+    worker SIGKILLed as it started kernels left one running). So the kernel inside also watches a pipe whose write
+    end only the grading process holds: here that end is closed while the grading process (this one) lives on, so
+    bwrap's parent-death signal plays no part, and the kernel must end all the same; with the lifeline off it runs
+    on (the test's control)."""
+    import shutil
+    import time
+
+    from dlcourse.grading import kernels
+
+    if not shutil.which("bwrap"):
+        pytest.skip("needs bwrap")
+    monkeypatch.setenv("DLCOURSE_SANDBOX_OFF", off)
+    pool = kernels.KernelPool(sandbox=True, memory_gb=2, cpu_seconds=120, timeout=60, warm=False)
+    try:
+        kernel = pool.run(pool.take("visible", "ch00_start"))
+        process = kernel.client.km.provisioner.process
+        assert pool.run(kernel.responsive()), "the kernel must be up before its lifeline is cut"
+        read_end, write_end = kernel.lifeline
+        os.close(write_end)  # as the grading process's death would
+        kernel.lifeline = (read_end,)
+        deadline = time.monotonic() + (20 if not off else 5)
+        while process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        ended = process.poll() is not None
+        pool.run(kernel.stop())
+    finally:
+        pool.run(pool.close())
+    assert ended == (not off), ("the sandboxed kernel ran on after its grading process's end of the pipe closed"
+                                if not off else "the control: without the lifeline the kernel should run on")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-from dlcourse.sandbox import HIDE_GIVEN_ENV
+from dlcourse.sandbox import HIDE_GIVEN_ENV, LIFELINE_ENV
 
 GRADER_KERNEL = "dlcourse-grader"
 TIMEOUT_ERROR = {"ename": "CellTimeoutError", "evalue": "",
@@ -42,7 +42,9 @@ class Kernel:
         from nbclient import NotebookClient
         from traitlets.config import Config
 
-        self.folder, self.env = folder, env
+        # The kernel's lifeline (``sandbox.LIFELINE``): it holds the read end; the write end is this process's alone.
+        self.lifeline = os.pipe()
+        self.folder, self.env = folder, {**env, LIFELINE_ENV: str(self.lifeline[0])}
         (folder / "work").mkdir(parents=True)
         (folder / "sockets").mkdir()
         config = Config()
@@ -70,7 +72,7 @@ class Kernel:
 
     async def start(self) -> "Kernel":
         await self.client.km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"],
-                                          cwd=str(self.folder / "work"), env=self.env)
+                                          cwd=str(self.folder / "work"), env=self.env, pass_fds=self.lifeline[:1])
         await self.client.async_start_new_kernel_client()
         return self
 
@@ -125,6 +127,12 @@ class Kernel:
                 await self.client.km.shutdown_kernel(now=True)
         except Exception:  # best effort: the folder goes all the same
             pass
+        for fd in self.lifeline:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.lifeline = ()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
