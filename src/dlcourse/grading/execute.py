@@ -48,6 +48,7 @@ from .. import notebooks
 from .kernels import TIMEOUT_ERROR, Kernel, KernelPool, pool
 from .text import error_line
 
+ROLES = ("visible", "grader", "hidden")  # the kernels of one submission (``kernels.KernelPool.take``)
 MAX_RESTARTS = 3  # per student kernel and submission: a kernel killed by the student's code is started again
 BUDGET_CELLS = 10  # a submission's tests may take as long as this many cells at their time limit, no longer
 OUT_OF_TIME = f"not run: the notebook's tests had used {BUDGET_CELLS} times the time limit of a cell"
@@ -147,9 +148,12 @@ class TwoKernelExecute(NbGraderPreprocessor):
         kernels: dict[str, Kernel] = {}
         chapter = Path(self.source_path).stem  # its own and later dlcourse.given modules are hidden from the student
         deadline = asyncio.get_running_loop().time() + BUDGET_CELLS * self.timeout
+        # The three kernels start at once (the grader's TensorFlow import is the longest start). The hidden kernel
+        # is only started now: it is given the answers, and calls, after the visible kernel is stopped.
+        starting = {role: asyncio.ensure_future(kernel_pool.take(role, chapter)) for role in ROLES}
         try:
-            kernels["visible"] = await kernel_pool.take("visible", chapter)
-            kernels["grader"] = await kernel_pool.take("grader")
+            kernels["visible"] = await starting["visible"]
+            kernels["grader"] = await starting["grader"]
             errors = await self._define(kernels["visible"], plan, answers, keep_outputs=True)
             visible = await self._phase("visible", plan, kernels, answers, errors, source_dir, deadline)
             await kernels.pop("visible").stop()
@@ -157,7 +161,7 @@ class TwoKernelExecute(NbGraderPreprocessor):
             hidden = {}
             if pending:
                 await self._grader_run(kernels["grader"], GRADER_RESET, "resetting the grader")
-                kernels["hidden"] = await kernel_pool.take("hidden", chapter)
+                kernels["hidden"] = await starting["hidden"]
                 await self._define(kernels["hidden"], plan, answers, keep_outputs=False)
                 hidden = await self._phase("hidden", plan, kernels, answers, errors, source_dir, deadline, pending)
             for gid, (outputs, _) in visible.items():
@@ -171,7 +175,8 @@ class TwoKernelExecute(NbGraderPreprocessor):
                                                        "hidden_failure": _failed(hidden[gid])}
                     tests[gid].outputs += hidden[gid]
         finally:
-            await asyncio.gather(*(k.stop() for k in kernels.values()))
+            started = await asyncio.gather(*starting.values(), return_exceptions=True)
+            await asyncio.gather(*(k.stop() for k in started if isinstance(k, Kernel)))
 
     async def _phase(self, role: str, plan: Plan, kernels: dict, answers: dict, errors: dict, source_dir: Path,
                      deadline: float, pending: set[str] = frozenset()) -> dict[str, tuple[list, str]]:

@@ -57,7 +57,7 @@ class Kernel:
                                      interrupt_on_timeout=True, error_on_timeout=TIMEOUT_ERROR, allow_errors=True,
                                      iopub_timeout=timeout, raise_on_iopub_timeout=False, record_timing=False,
                                      on_cell_executed=self._record_reply)
-        self.restarts = 0
+        self.restarts, self.stopped = 0, False
         self.left_out: set[str] = set()  # answer cells that broke this kernel: not run again in it
 
     @staticmethod
@@ -120,6 +120,10 @@ class Kernel:
         await self.client.async_start_new_kernel_client()
 
     async def stop(self) -> None:
+        """Stop the kernel and remove its folder (once: a second call does nothing)."""
+        if self.stopped:
+            return
+        self.stopped = True
         try:
             if self.client.kc is not None:
                 self.client.kc.stop_channels()
