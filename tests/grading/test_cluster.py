@@ -214,7 +214,11 @@ def test_cluster_rows_are_the_jobs_2_rows(cluster_class, jobs2):
     assert sorted(r["student"] for r in rows) == sorted(cluster_class["students"]), "one row per student, once each"
     for r in rows:
         local = jobs2["results"][r["student"]]
-        assert (float(r["score"]), float(r["max_score"]), r["status"]) == (local.score, local.max_score, local.status), r
+        assert (float(r["score"]), float(r["max_score"])) == (local.score, local.max_score), r
+        if r["student"] == "frank":  # the memory hog: touching gigabytes may or may not outlast its cell's time limit
+            assert {r["status"], local.status} <= {"graded", "error", "timeout"}, r  # test_batch's rule for it
+        else:
+            assert r["status"] == local.status, r
         assert {ex: float(r[ex]) for ex in POINTS} == {ex: s for ex, (s, _) in local.exercises.items()}, r
         feedback = cluster_class["out"] / "feedback" / r["student"] / CH / f"{CH}.html"
         # a grade, or a page that says why there is none (an unreadable or failed notebook); a missing one has none
