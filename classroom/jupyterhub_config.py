@@ -85,5 +85,11 @@ def per_user_arguments(spawner):
 
 
 c.Spawner.pre_spawn_hook = per_user_arguments
+if ROOM.isolated:
+    # A jailed student's server sees the dlcourse.given modules of closed chapters only (their solutions), kept up
+    # to date as the instructor releases chapters by this managed service (JupyterHub restarts it should it exit).
+    c.JupyterHub.services = [{"name": "dlcourse-given",
+                              "command": [str(Path(room["bin"]) / "python"), "-m", "dlcourse.classroom", "watch-given",
+                                          str(folder)]}]
 c.JupyterHub.cleanup_servers = True  # stopping the hub stops every user's server
 c.JupyterHub.cleanup_proxy = True

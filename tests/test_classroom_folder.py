@@ -4,14 +4,19 @@ for the gradebook. (The hub itself, end to end, is tests/browser/test_classroom.
 two test modules of one name, hence this file's.)"""
 
 import json
+import os
 import shutil
 import stat
+import subprocess
+import sys
+import time
 import types
 
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
 from dlcourse import classroom, notebooks
+from dlcourse.sandbox import GIVEN_DIR
 from dlcourse.grading import gradebook
 
 
@@ -82,3 +87,87 @@ def test_collected_course_is_only_a_courses_submitted_folder(room, tmp_path):
     (tmp_path / "x" / "submitted").mkdir(parents=True)
     assert gradebook.collected_course(tmp_path / "x" / "submitted") is None
     assert gradebook.collected_course(room.course) is None
+
+
+# ---------------------------------------------------------------------------- dlcourse.given in a student's server
+
+CH01, CH04 = "ch01_gradient_descent", "ch04_attention"  # the chapters whose solutions later chapters import
+
+
+def release(room, chapter):
+    """What ``nbgrader release_assignment`` leaves in the exchange (as the hub's user, as the instructor's server)."""
+    (room.exchange / classroom.COURSE_ID / "outbound" / chapter).mkdir(parents=True, exist_ok=True)
+
+
+def test_a_chapters_given_module_is_shown_to_students_only_once_a_later_chapter_is_released(room):
+    assert (GIVEN_DIR / f"{CH01}.py").is_file() and (GIVEN_DIR / f"{CH04}.py").is_file(), "the test needs both modules"
+    assert classroom.sync_given(room) == [] and sorted(p.name for p in room.given.iterdir()) == ["__init__.py"]
+    release(room, CH01)
+    assert classroom.sync_given(room) == [], "ch01 is open: its solutions must not be shown"
+    release(room, "ch02_convolution")  # ch02 imports ch01's softmax
+    assert classroom.sync_given(room) == [CH01]
+    assert (room.given / f"{CH01}.py").read_bytes() == (GIVEN_DIR / f"{CH01}.py").read_bytes()
+    release(room, "ch05_gpt")  # ch05 imports ch04's attention
+    assert classroom.sync_given(room) == [CH01, CH04]
+    (room.exchange / classroom.COURSE_ID / "outbound" / "ch05_gpt").rmdir()  # released by mistake, taken back
+    assert classroom.sync_given(room) == [CH01] and not (room.given / f"{CH04}.py").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to make folders that a student's uid owns")
+def test_a_release_folder_that_a_student_made_or_linked_counts_for_nothing(room, tmp_path):
+    """The exchange's root is writable by every student: a folder of theirs there, or a link, must not open the
+    later chapters' solutions."""
+    student = room.uid("ann")
+    outbound = room.exchange / classroom.COURSE_ID / "outbound"
+    outbound.mkdir(parents=True)
+    (outbound / "ch06_scale").mkdir()
+    os.chown(outbound / "ch06_scale", student, student)  # she could not make it there; this is the worst case
+    (tmp_path / "ch05_gpt").mkdir()
+    (outbound / "ch05_gpt").symlink_to(tmp_path / "ch05_gpt")
+    assert classroom.released_chapters(room) == [] and classroom.sync_given(room) == []
+    release(room, "ch02_convolution")
+    assert classroom.sync_given(room) == [CH01]
+    os.chown(outbound.parent, student, student)  # she made the course's folder before the instructor's first release
+    assert classroom.released_chapters(room) == [] and classroom.sync_given(room) == []
+
+
+LISTER = """
+import os, sys, time
+home = os.environ["HOME"]
+def seen():
+    import dlcourse.given
+    return sorted(n for n in os.listdir(os.path.dirname(dlcourse.given.__file__)) if n.endswith(".py"))
+print("BEFORE", seen(), flush=True)
+open(os.path.join(home, "listed"), "w").close()
+deadline = time.monotonic() + 60
+while not os.path.exists(os.path.join(home, "go")) and time.monotonic() < deadline:
+    time.sleep(0.1)
+print("AFTER", seen())
+from dlcourse.given.ch04_attention import layer_norm
+print("IMPORTED", layer_norm.__name__)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("bwrap"), reason="the jail needs root and bwrap")
+def test_a_jailed_students_server_sees_the_released_given_modules_live(room):
+    """In the jail a student's server runs in (``server_jail``), ``dlcourse/given/`` holds only closed chapters'
+    modules, and one released while the server runs appears there without a restart."""
+    assert room.isolated
+    release(room, CH04)
+    home = room.home("ann")
+    proc = subprocess.Popen([*classroom.server_jail(room, "ann"), sys.executable, "-c", LISTER],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (home / "listed").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        release(room, "ch05_gpt")
+        assert classroom.sync_given(room) == [CH01, CH04]
+        (home / "go").touch()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    lines = {line.split(" ", 1)[0]: line for line in out.splitlines()}
+    assert lines.get("BEFORE") == "BEFORE ['__init__.py', 'ch01_gradient_descent.py']", (out, err)
+    assert lines.get("AFTER") == "AFTER ['__init__.py', 'ch01_gradient_descent.py', 'ch04_attention.py']", (out, err)
+    assert lines.get("IMPORTED") == "IMPORTED layer_norm", (out, err)

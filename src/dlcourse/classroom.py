@@ -22,7 +22,10 @@ When the hub runs as root (a server, a container, CI) and bubblewrap is installe
 also runs jailed (``server_jail``): as a uid of its own (never root), in a mount namespace that holds the
 system's folders, the course's Python (interpreter, venv, this package) read-only, and only two writable
 folders: the student's home and the exchange. Other homes, the instructor's course with its solutions, this
-checkout (solutions/, .git), the classroom's settings and /tmp are not there at all. The exchange is
+checkout (solutions/, .git), the classroom's settings and /tmp are not there at all. In the package's
+``dlcourse/given/`` (a chapter's module is that chapter's solutions, which a later chapter imports) it sees only the
+modules of chapters before the latest released one (``sync_given``, kept current by the hub's service
+``dlcourse-given``). The exchange is
 nbgrader's multi-user one: a student may write into its inbound folder but not list it. Without root (a
 laptop) every server runs as the hub's Unix user, and a student's kernel can read whatever that user can:
 then the classroom is a demo of the workflow, not of its isolation, and says so when it starts.
@@ -37,6 +40,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -117,6 +121,11 @@ class Classroom:
     def course(self) -> Path:
         """The instructor's course folder (nbgrader's CourseDirectory.root)."""
         return self.home(self.instructor) / COURSE_ID
+
+    @property
+    def given(self) -> Path:
+        """The ``dlcourse.given`` modules a student's server sees in place of the package's (``sync_given``)."""
+        return Path(self.dir) / "given"
 
     @property
     def log(self) -> Path:
@@ -211,17 +220,76 @@ def setup(folder: Path = DEFAULT_DIR, *, course: Path | None = None, port: int |
     return room
 
 
+def released_chapters(room: Classroom) -> list[str]:
+    """The chapters the instructor has released, in course order: ``exchange/<course>/outbound/<chapter>/``. Each
+    folder on that path must be a real folder (no link) of the hub's Unix user, which the instructor's server runs
+    as: the exchange's root is writable by every student, so a folder a student made there counts for nothing."""
+    known = set(notebooks.chapter_ids(room.course))
+    me = os.getuid()
+
+    def ours(path: Path) -> bool:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        return stat.S_ISDIR(st.st_mode) and st.st_uid == me
+
+    outbound = room.exchange / COURSE_ID / "outbound"
+    if not (ours(outbound.parent) and ours(outbound)):
+        return []
+    return sorted(p.name for p in outbound.iterdir() if p.name in known and ours(p))
+
+
+def sync_given(room: Classroom) -> list[str]:
+    """Make ``room.given`` hold the ``dlcourse.given`` modules of the chapters before the latest released one, and
+    no other; returns their chapters. A chapter's module is its solutions (``dlcourse.given``'s doc): a student must
+    not read it while the chapter is open, and a later chapter imports it (ch05 takes ch04's attention). So a
+    chapter's module appears once a later chapter is released; the course releases a chapter after the one before
+    it closes (docs/instructors). The students' servers see this folder, live, in place of the package's given/
+    (``server_jail``)."""
+    from .sandbox import GIVEN_DIR
+
+    latest = max(released_chapters(room), default="")
+    wanted = {m.name: m for m in GIVEN_DIR.glob("*.py") if m.stem == "__init__" or m.stem < latest}
+    room.given.mkdir(mode=0o755, exist_ok=True)
+    for old in room.given.iterdir():
+        if old.name not in wanted:
+            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
+    for name, module in wanted.items():
+        data, dest = module.read_bytes(), room.given / name
+        if not dest.is_file() or dest.is_symlink() or dest.read_bytes() != data:
+            tmp = room.given / f".{name}.tmp"
+            tmp.write_bytes(data)
+            tmp.chmod(0o644)
+            os.replace(tmp, dest)  # a server importing it meanwhile reads the old file or the new, never half of one
+    return sorted(Path(n).stem for n in wanted if n != "__init__.py")
+
+
+def watch_given(folder: Path, every: float = 2.0) -> None:
+    """``sync_given`` every ``every`` seconds, for ever: the hub's managed service ``dlcourse-given``
+    (classroom/jupyterhub_config.py), which JupyterHub starts, restarts should it exit, and stops with the hub."""
+    room = Classroom.load(folder)
+    while True:
+        try:
+            sync_given(room)
+        except OSError as err:  # a folder being released: the next round sees it whole
+            print(f"dlcourse-given: {err}", file=sys.stderr, flush=True)
+        time.sleep(every)
+
+
 def server_jail(room: Classroom, user: str) -> list[str]:
     """The command prefix that runs a student's server jailed (module doc): bwrap, as root, with the system, the
     course's Python, the student's home and the exchange bound and nothing else, then become the student's
     uid (``_become``). The network is the host's (the server listens on loopback for the proxy and calls the hub's API)."""
-    from .sandbox import SYSTEM_DIRS, bind_argv, python_dirs
+    from .sandbox import GIVEN_DIR, SYSTEM_DIRS, bind_argv, python_dirs
 
     home = str(room.home(user))
+    sync_given(room)
     return ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--new-session",
             "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
             "--perms", "1777", "--tmpfs", "/tmp",
             *bind_argv([*SYSTEM_DIRS, *python_dirs()], [home, str(room.exchange)]),
+            "--ro-bind", str(room.given), str(GIVEN_DIR),  # only closed chapters' solutions (sync_given)
             "--remount-ro", "/", "--setenv", "HOME", home, "--setenv", "USER", user,
             "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
             sys.executable, "-c", _become(room.uid(user))]
@@ -386,3 +454,9 @@ def main(args) -> int:
     finally:
         left = hub.stop()
         print(f"stopped; {len(left)} process(es) the hub left behind were killed" if left else "stopped; nothing left running")
+
+
+if __name__ == "__main__":  # python -m dlcourse.classroom watch-given FOLDER: the hub's managed service
+    if sys.argv[1:2] != ["watch-given"] or len(sys.argv) != 3:
+        sys.exit("usage: python -m dlcourse.classroom watch-given CLASSROOM_FOLDER")
+    watch_given(Path(sys.argv[2]))

@@ -41,6 +41,7 @@ import pytest
 from test_lab import menu
 
 from dlcourse import classroom, notebooks
+from dlcourse.sandbox import GIVEN_DIR
 
 CHAPTER = "ch00_start"
 ROOT = notebooks.course_root()
@@ -422,7 +423,8 @@ def run_in_kernel(room, user: str, token: str, code: str, timeout: float = 180) 
 def check_kernel_isolation(room, token: str):
     """From inside alice's own kernel: she is not root, and of bob's home, the instructor's course and
     solutions, this checkout's solutions and history, the exchange's inbound submissions and the classroom's
-    settings she can open nothing, while her own notebook opens (else the probe proves nothing)."""
+    settings, and the course package's copy of an open chapter's solutions (``dlcourse/given/``) she can open nothing,
+    while her own notebook opens (else the probe proves nothing)."""
     if not room.isolated:
         assert os.geteuid() != 0 or not shutil.which("bwrap"), "the hub runs as root with bwrap, yet the classroom is not isolated"
         print("[classroom] NOT isolated (not root, or no bwrap): alice's kernel reads what the hub's user can")
@@ -439,6 +441,8 @@ def check_kernel_isolation(room, token: str):
         "the inbound submissions": room.exchange / classroom.COURSE_ID / "inbound",
         "the classroom's settings (the password)": Path(room.dir) / "classroom.json",
         "the hub's database": Path(room.dir) / "jupyterhub.sqlite",
+        # a chapter's dlcourse.given module is its solutions: shown once a later chapter is released (only ch00 is)
+        "ch01's solutions in dlcourse/given/": GIVEN_DIR / "ch01_gradient_descent.py",
     }
     targets = {name: str(path) for name, path in targets.items() if path.exists()}  # each one is there to be read
     assert len(targets) >= 9, f"the probe's targets are missing on the host: {targets}"
