@@ -459,4 +459,7 @@ def main(args) -> int:
 if __name__ == "__main__":  # python -m dlcourse.classroom watch-given FOLDER: the hub's managed service
     if sys.argv[1:2] != ["watch-given"] or len(sys.argv) != 3:
         sys.exit("usage: python -m dlcourse.classroom watch-given CLASSROOM_FOLDER")
-    watch_given(Path(sys.argv[2]))
+    try:
+        watch_given(Path(sys.argv[2]))
+    except KeyboardInterrupt:  # the hub stopping its services (SIGINT): a clean end, not a traceback in its log
+        sys.exit(0)
