@@ -464,7 +464,8 @@ def check_isolation(room, page):
     # her own API token, from the hub's token page, as a user would make one
     page.goto(f"{room.url}/hub/token")
     page.get_by_role("button", name=re.compile("Request new API token", re.I)).click()
-    page.wait_for_function("() => document.querySelector('#token-result').textContent.trim().length > 20")
+    # (the result appears after the click: a predicate that throws while it is not there fails at once, not retries)
+    page.wait_for_function("() => (document.querySelector('#token-result')?.textContent || '').trim().length > 20")
     token = page.locator("#token-result").inner_text().strip()
     assert re.fullmatch(r"\w{20,}", token), f"no token shown: {token!r}"
     base = room.url
