@@ -14,7 +14,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 JOBS   ?= 2
 ARGS   ?=
 
-.PHONY: help install install-test lab test test-browser classroom notebooks execute bench grade clean
+.PHONY: help install install-test lab test test-browser classroom notebooks execute labextension bench grade clean
 
 help:
 	@echo "Learners:     make lab [ARGS=--no-browser]   start JupyterLab on notebooks/"
@@ -23,6 +23,7 @@ help:
 	@echo "              make notebooks                 regenerate notebooks/ from solutions/ (nbgrader)"
 	@echo "              make execute                   re-execute solutions/ in place (stored outputs)"
 	@echo "              make bench                     benchmarks: NumPy vs TensorFlow, notebook times"
+	@echo "              make labextension              rebuild the 'Check my grade' button (needs Node)"
 	@echo "              make install                   create .venv and install the course only"
 	@echo "Instructors:  make grade SUBMISSIONS=dir-or-zip OUT=dir [ARGS='--jobs 2']"
 	@echo "              make classroom [ARGS='--port 8000 --dir /tmp/dlcourse-classroom']"
@@ -38,11 +39,20 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e .
 	@touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed $(VENV)/.installed-lab
 	$(PY) -m pip install --quiet -e ".[test]"
 	@touch $@
 
-install: $(VENV)/.installed
+# JupyterLab's "Check my grade" (dlcourse.lab): the prebuilt front-end extension linked into the venv, and the
+# server extension (the warm self-check service) enabled there. A wheel install gets both from its data files.
+LABEXT := $(VENV)/share/jupyter/labextensions/dlcourse-lab
+$(VENV)/.installed-lab: $(VENV)/.installed src/dlcourse/lab/jupyter_server_config.d/dlcourse.json
+	mkdir -p $(dir $(LABEXT)) $(VENV)/etc/jupyter/jupyter_server_config.d
+	ln -sfn $(abspath src/dlcourse/lab/labextension) $(LABEXT)
+	cp src/dlcourse/lab/jupyter_server_config.d/dlcourse.json $(VENV)/etc/jupyter/jupyter_server_config.d/dlcourse.json
+	@touch $@
+
+install: $(VENV)/.installed $(VENV)/.installed-lab
 
 install-test: $(VENV)/.installed-test
 
@@ -101,6 +111,14 @@ notebooks: install
 
 execute: install
 	$(BIN)/dlcourse execute
+
+# Rebuild the button's prebuilt extension (committed in src/dlcourse/lab/labextension/) after editing
+# labextension/lib/index.js; against this venv's JupyterLab. Needs Node and npm.
+labextension: install
+	npm ci --prefix labextension --no-audit --no-fund --loglevel=error
+	cd labextension && node node_modules/@jupyterlab/builder/lib/build-labextension.js \
+	    --core-path "$$($(abspath $(PY)) -c 'import jupyterlab, os; print(os.path.join(os.path.dirname(jupyterlab.__file__), "staging"))')" .
+	sha256sum labextension/lib/index.js labextension/package.json > src/dlcourse/lab/labextension/built-from.sha256
 
 bench: install
 	$(PY) benchmarks/run.py $(ARGS)

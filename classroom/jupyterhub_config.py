@@ -62,6 +62,9 @@ c.Spawner.default_url = "/lab"
 c.Spawner.environment = {
     "PATH": os.pathsep.join([room["bin"], "/usr/local/bin", "/usr/bin", "/bin"]),  # the course's venv first
     "LANG": os.environ.get("LANG", "C.UTF-8"),
+    # no warm self-check service (dlcourse.lab) per student: its kernels would hold about 1 GB for each server.
+    # A student checks with `dlcourse check` in a terminal or a cell (visible tests only), as before.
+    "DLCOURSE_CHECK_SERVICE": "off",
 }
 c.Spawner.start_timeout = 180  # a loaded 2-core machine
 c.Spawner.http_timeout = 120

@@ -37,6 +37,8 @@ from . import notebooks
 from .grading.text import printable, printable_lines
 from .sandbox import no_bwrap, sandbox_available
 
+DEFAULT_CHECK_TIMEOUT = 60  # grading.DEFAULT_TIMEOUT (not imported here: it loads the grading stack)
+
 
 def _course(args):
     """The course folder named by --course (checked), else notebooks.course_root()."""
@@ -165,42 +167,43 @@ def cmd_worker(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from . import grading
+    from . import selfcheck
 
-    path = Path(args.notebook)
-    if not path.is_file():
-        print(f"dlcourse check: no such file: {path}", file=sys.stderr)
+    try:
+        target = selfcheck.locate(args.notebook, args.chapter, Path(args.course) if args.course else None)
+    except selfcheck.CheckError as err:
+        print(f"dlcourse check: {err}", file=sys.stderr)
         return 2
-    # The course: --course, $DLCOURSE_ROOT, or the one the notebook or the working directory lies in (a
-    # self-learner's checkout). Not the checkout the package was installed from: a classroom's student has
-    # no course (the notebook came through nbgrader's exchange), even where the hub's image is an editable install.
-    if args.course or os.environ.get("DLCOURSE_ROOT"):
-        root = _course(args)
-    else:
-        root = notebooks.course_containing(path) or notebooks.course_containing(Path.cwd())
-    chapter = args.chapter or path.stem
-    if root is not None and chapter not in notebooks.chapter_ids(root):
-        print(f"dlcourse check: cannot tell the chapter of {path.name}; pass --chapter, one of "
-              f"{notebooks.chapter_ids(root)}", file=sys.stderr)
-        return 2
+    if args.timeout == DEFAULT_CHECK_TIMEOUT:  # the running JupyterLab's warm service, if it can grade this notebook
+        from .lab import client
+
+        answer = client.check(target)
+        if answer is not None:
+            print(f"graded {target.path} by the check service of your JupyterLab at {printable(answer['url'])} "
+                  "(your answers in fresh kernels, the instructor's tests in the grader's kernel)...")
+            return _print_check(answer["report"]["status"], answer["report"]["table"], answer["report"]["detail"],
+                                target, answer["report"]["visible_only"])
     sandbox = sandbox_available()
     if not sandbox:
         print("(bwrap not found: grading without a sandbox, which is fine for your own code)")
-    if root is not None:
-        print(f"grading {path} as the instructor will: your answers in fresh kernels without TensorFlow, "
-              "the instructor's tests (hidden ones included) in the grader's kernel...")
-        source = grading.ChapterSource.from_course(chapter, root)
+    if target.visible_only:
+        print(f"grading {target.path} as the instructor will (your answers in fresh kernels without TensorFlow), with "
+              + selfcheck.VISIBLE_ONLY)
     else:
-        print(f"grading {path} as the instructor will (your answers in fresh kernels without TensorFlow), with the "
-              "tests this notebook holds: the VISIBLE tests only.\nHidden tests are not available here (they stay "
-              "with your instructor), so your grade may be lower than this.")
-        source = grading.ChapterSource.from_notebook(path, chapter)
-    result = grading.grade_one("you", source, path, None, timeout=args.timeout, sandbox=sandbox)
-    if result.status == "unreadable":
-        print(f"dlcourse check: {printable(path.name)}: {printable(result.detail)}", file=sys.stderr)
+        print(f"grading {target.path} as the instructor will: your answers in fresh kernels without TensorFlow, "
+              "the instructor's tests (hidden ones included) in the grader's kernel...")
+    result = selfcheck.Checker(timeout=args.timeout, sandbox=sandbox).check(target)
+    from .grading import self_check_table
+
+    return _print_check(result.status, self_check_table(result), result.detail, target, target.visible_only)
+
+
+def _print_check(status: str, table: str, detail: str, target, visible_only: bool) -> int:
+    if status == "unreadable":
+        print(f"dlcourse check: {printable(target.path.name)}: {printable(detail)}", file=sys.stderr)
         return 1
-    print(printable_lines(grading.self_check_table(result)))  # an instructor may check a student's notebook
-    if root is None:
+    print(printable_lines(table))  # an instructor may check a student's notebook
+    if visible_only:
         print("(visible tests only: hidden tests are not available here)")
     return 0
 
@@ -228,7 +231,8 @@ def _add_check(sub) -> None:
     p = sub.add_parser("check", help="grade one notebook of yours, as the instructor would")
     p.add_argument("notebook", help="path to your notebook, e.g. notebooks/ch00_start/ch00_start.ipynb")
     p.add_argument("--chapter", help="chapter id (default: the notebook's file name)")
-    p.add_argument("--timeout", type=int, default=60, help="seconds per cell (default 60)")
+    p.add_argument("--timeout", type=int, default=DEFAULT_CHECK_TIMEOUT,
+                   help=f"seconds per cell (default {DEFAULT_CHECK_TIMEOUT}; another value grades here, not in JupyterLab's service)")
     p.add_argument("--course", help="the course folder, for its hidden tests (default: $DLCOURSE_ROOT, else the "
                                     "course the notebook or the working directory lies in; without one, the "
                                     "notebook's visible tests only)")

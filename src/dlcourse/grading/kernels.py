@@ -154,7 +154,7 @@ class KernelPool:
     """
 
     def __init__(self, sandbox: bool, memory_gb: float, cpu_seconds: int, timeout: int, warm: bool):
-        self.loop, self._thread = asyncio.new_event_loop(), None
+        self.loop, self._thread, self._forever = asyncio.new_event_loop(), None, None
         self.folder = Path(tempfile.mkdtemp(prefix="dlg-kernels-"))
         self.spec_dirs = [str(self.folder / "kernels")]
         self.timeout, self.warm = timeout, warm
@@ -181,18 +181,30 @@ class KernelPool:
         import or read the ``dlcourse.given`` modules of that chapter or a later one (``sandbox.hidden_given``;
         with no chapter, of any)."""
         chapter = "" if role == "grader" else chapter
-        task = None
-        if role in self.spares:
-            spare_chapter, spare = self.spares.pop(role)
-            if spare_chapter == chapter:
-                task = spare
-            else:  # started for another chapter: it would see this chapter's solutions
-                self.discarded = [t for t in self.discarded if not t.done()]
-                self.discarded.append(asyncio.ensure_future(self._discard(spare)))
-        task = task or asyncio.ensure_future(self._new(role, chapter))
+        task = self._spare(role, chapter) or asyncio.ensure_future(self._new(role, chapter))
         if self.warm:
             self.spares[role] = (chapter, asyncio.ensure_future(self._new(role, chapter)))
         return await task
+
+    def _spare(self, role: str, chapter: str) -> asyncio.Task | None:
+        """The spare kernel of ``role`` started for ``chapter``, taken out of the pool; a spare started for another
+        chapter is stopped (it would see this chapter's solutions)."""
+        if role not in self.spares:
+            return None
+        spare_chapter, spare = self.spares.pop(role)
+        if spare_chapter == chapter:
+            return spare
+        self.discarded = [t for t in self.discarded if not t.done()]
+        self.discarded.append(asyncio.ensure_future(self._discard(spare)))
+        return None
+
+    async def prestart(self, roles, chapter: str) -> None:
+        """Start a spare kernel of each of ``roles`` for grading ``chapter``, where none is started yet (a warm
+        service, before its first check of a chapter). Returns at once."""
+        for role in roles:
+            chapter_of_role = "" if role == "grader" else chapter
+            spare = self._spare(role, chapter_of_role)
+            self.spares[role] = (chapter_of_role, spare or asyncio.ensure_future(self._new(role, chapter_of_role)))
 
     @staticmethod
     async def _discard(task: asyncio.Task) -> None:
@@ -201,10 +213,20 @@ class KernelPool:
         except Exception:
             pass
 
+    def keep_running(self) -> None:
+        """From now on the pool's loop runs all the time, on a thread of its own (a service: its spare kernels
+        start, and the grader's imports TensorFlow, between two checks too). Kernels die with that thread
+        (``sandbox._die_with_parent``), which lives as long as the process."""
+        if self._forever is None:
+            self._forever = threading.Thread(target=self.loop.run_forever, name="dlcourse-kernels", daemon=True)
+            self._forever.start()
+
     def run(self, coro):
         """Run ``coro`` to its end on the pool's loop; when this thread runs a loop already (grading called
         from inside a Jupyter kernel), on a thread the pool keeps as long as it lives: the kernels die with
         the thread that started them (``sandbox._die_with_parent``)."""
+        if self._forever is not None:
+            return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -249,6 +271,9 @@ def close_pools(which=lambda key: True) -> None:
         p = _POOLS.pop(key)
         try:
             p.run(p.close())
+            if p._forever is not None:
+                p.loop.call_soon_threadsafe(p.loop.stop)
+                p._forever.join(5)
             p.loop.close()
         except RuntimeError:  # its loop is running (grading, on another thread): its kernels die with the process
             pass

@@ -163,6 +163,17 @@ class Limits:
     sandbox: bool = True
     warm: bool = False
 
+    @property
+    def cpu_seconds(self) -> int:
+        """A student kernel's CPU-time limit: far above what its cells may take (each within ``timeout``)."""
+        return max(600, 20 * self.timeout)
+
+    def pool(self):
+        """This thread's kernel pool for these limits (the one ``TwoKernelExecute`` takes its kernels from)."""
+        from .kernels import pool
+
+        return pool(self.sandbox, self.memory_gb, self.cpu_seconds, self.timeout, self.warm)
+
 
 # ---------------------------------------------------------------------------- one submission
 
@@ -315,7 +326,7 @@ def _config(source: ChapterSource, course: Path, limits: Limits):
     config.TwoKernelExecute.timeout = limits.timeout
     config.TwoKernelExecute.sandbox = limits.sandbox
     config.TwoKernelExecute.memory_gb = limits.memory_gb
-    config.TwoKernelExecute.cpu_seconds = max(600, 20 * limits.timeout)
+    config.TwoKernelExecute.cpu_seconds = limits.cpu_seconds
     config.TwoKernelExecute.warm = limits.warm
     config.TwoKernelExecute.hidden_delimiter = ClearHiddenTests(config=config).begin_test_delimeter
     config.IgnorePattern.enabled = True
