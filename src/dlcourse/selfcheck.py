@@ -120,8 +120,11 @@ class Checker:
         source, exercises, made = self._source(target)
         if self.warm:
             self.limits().pool().keep_running()
-        return grading.grade_one("you", source, target.path, None, timeout=self.timeout, sandbox=self.sandbox,
-                                 template=made, exercises=exercises, warm=self.warm)
+        result = grading.grade_one("you", source, target.path, None, timeout=self.timeout, sandbox=self.sandbox,
+                                   template=made, exercises=exercises, warm=self.warm)
+        if self.warm:  # the next check's kernels, now that this one's are done
+            self.prestart(target)
+        return result
 
     def rest(self) -> None:
         """Stop the kernels a warm checker keeps started; the next check or ``prestart`` starts them again."""

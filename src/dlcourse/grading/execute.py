@@ -60,7 +60,7 @@ RERUN_FAILED = ("the visible tests of this cell failed when they ran again befor
 #: visible kernel's connection closed. The setup, given and test cells then run again from the start.
 GRADER_RESET = (
     "__dlcourse__.close()\n"
-    "get_ipython().run_line_magic('reset', '-f')\n"
+    "__import__('dlcourse.grading.proxy', fromlist=['reset_namespace']).reset_namespace()\n"
     "__import__('dlcourse.grading.proxy', fromlist=['restore_baseline']).restore_baseline()\n")
 
 
@@ -151,18 +151,24 @@ class TwoKernelExecute(NbGraderPreprocessor):
         # The three kernels start at once (the grader's TensorFlow import is the longest start). The hidden kernel
         # is only started now: it is given the answers, and calls, after the visible kernel is stopped.
         starting = {role: asyncio.ensure_future(kernel_pool.take(role, chapter)) for role in ROLES}
+
+        async def ready(role: str, prepare):
+            kernels[role] = await starting[role]
+            return await prepare(kernels[role])
+
         try:
-            kernels["visible"] = await starting["visible"]
-            kernels["grader"] = await starting["grader"]
-            errors = await self._define(kernels["visible"], plan, answers, keep_outputs=True)
+            # each kernel is given its part as soon as it has started: the answers in the visible kernel while the
+            # grader runs the setup cells (or still imports TensorFlow)
+            errors, _ = await asyncio.gather(
+                ready("visible", lambda k: self._define(k, plan, answers, keep_outputs=True)),
+                ready("grader", lambda k: self._grader_setup(k, plan, source_dir)))
             visible = await self._phase("visible", plan, kernels, answers, errors, source_dir, deadline)
             await kernels.pop("visible").stop()
             pending = {gid for gid, (outputs, hidden) in visible.items() if hidden and not _failed(outputs)}
             hidden = {}
-            if pending:
-                await self._grader_run(kernels["grader"], GRADER_RESET, "resetting the grader")
-                kernels["hidden"] = await starting["hidden"]
-                await self._define(kernels["hidden"], plan, answers, keep_outputs=False)
+            if pending:  # the visible kernel is stopped: the hidden one is given the answers as the grader resets
+                await asyncio.gather(self._grader_setup(kernels["grader"], plan, source_dir, reset=True),
+                                     ready("hidden", lambda k: self._define(k, plan, answers, keep_outputs=False)))
                 hidden = await self._phase("hidden", plan, kernels, answers, errors, source_dir, deadline, pending)
             for gid, (outputs, _) in visible.items():
                 if gid not in tests:
@@ -186,10 +192,6 @@ class TwoKernelExecute(NbGraderPreprocessor):
         its outputs are not kept) and then, for the cells in ``pending``, the hidden part: it returns
         grade_id -> the outputs of the hidden part (an error, should the visible part fail this time)."""
         grader = kernels["grader"]
-        await self._grader_run(grader, f"import os\nos.chdir({str(source_dir)!r})\n"
-                               "__import__('dlcourse.grading.proxy', fromlist=['x']).remember_baseline()", "os.chdir")
-        for code in plan.setup:
-            await self._grader_run(grader, code, "a setup cell")
         student = {phase: (kernels[role].connection_file, kernels[role].pid) for phase in ("visible", "hidden")}
         answer_errors = {name: errors[gid] for name, gid in plan.defined_by.items() if gid in errors}
         await self._grader_run(grader, (
@@ -222,6 +224,16 @@ class TwoKernelExecute(NbGraderPreprocessor):
                 out[gid] = await self._run_part(grader, hidden)
             await self._heal(kernels, plan, answers)
         return out
+
+    async def _grader_setup(self, grader: Kernel, plan: Plan, source_dir: Path, reset: bool = False) -> None:
+        """The grader kernel made ready for a phase: reset (before the hidden phase), in the source's folder, its
+        numeric rules noted, and the setup cells run."""
+        if reset:
+            await self._grader_run(grader, GRADER_RESET, "resetting the grader")
+        await self._grader_run(grader, f"import os\nos.chdir({str(source_dir)!r})\n"
+                               "__import__('dlcourse.grading.proxy', fromlist=['x']).remember_baseline()", "os.chdir")
+        for code in plan.setup:
+            await self._grader_run(grader, code, "a setup cell")
 
     async def _run_part(self, grader: Kernel, code: str) -> list:
         cell = await grader.run(code)

@@ -30,6 +30,9 @@ TIMEOUT_ERROR = {"ename": "CellTimeoutError", "evalue": "",
                  "traceback": ["CellTimeoutError: No reply from kernel before timeout"]}
 #: Run by a grader kernel as it starts, before it is given a submission: the imports every chapter's tests need.
 GRADER_WARM_UP = "from dlcourse import reference\nreference.tf()\nreference.keras()\n"
+#: Run by a student kernel as it starts, before it is given a submission: what answering calls imports anyway
+#: (``student.serve``, NumPy), and the kernel's first cell, so that they are not paid while a check waits.
+STUDENT_WARM_UP = "import numpy\nimport dlcourse.student.serve\n"
 
 
 class Kernel:
@@ -172,8 +175,7 @@ class KernelPool:
         kernel = Kernel(GRADER_KERNEL if role == "grader" else "python3", self.folder / uuid.uuid4().hex,
                         self.spec_dirs, env, timeout)
         await kernel.start()
-        if role == "grader":
-            await kernel.run(GRADER_WARM_UP)
+        await kernel.run(GRADER_WARM_UP if role == "grader" else STUDENT_WARM_UP)
         return kernel
 
     async def take(self, role: str, chapter: str = "") -> Kernel:
@@ -182,7 +184,7 @@ class KernelPool:
         with no chapter, of any)."""
         chapter = "" if role == "grader" else chapter
         task = self._spare(role, chapter) or asyncio.ensure_future(self._new(role, chapter))
-        if self.warm:
+        if self.warm and self._forever is None:  # a service (keep_running) starts its spares after a check instead
             self.spares[role] = (chapter, asyncio.ensure_future(self._new(role, chapter)))
         return await task
 
@@ -215,7 +217,9 @@ class KernelPool:
 
     def keep_running(self) -> None:
         """From now on the pool's loop runs all the time, on a thread of its own (a service: its spare kernels
-        start, and the grader's imports TensorFlow, between two checks too). Kernels die with that thread
+        start, and the grader's imports TensorFlow, between two checks). Taking a kernel then starts no spare:
+        the service calls ``prestart`` once a check is done, so that the next check's start-ups (the grader's
+        TensorFlow import is 4 CPU-seconds) do not slow this one down. Kernels die with the loop's thread
         (``sandbox._die_with_parent``), which lives as long as the process."""
         if self._forever is None:
             self._forever = threading.Thread(target=self.loop.run_forever, name="dlcourse-kernels", daemon=True)
