@@ -266,8 +266,10 @@ print(json.dumps(found))
 
 @pytest.mark.parametrize("off", ["", "namespaces"])
 def test_two_kernels_at_once_share_no_socket_or_memory(off, monkeypatch):
-    """A hidden kernel graded beside another submission's visible kernel (``--jobs 2``) offers what it saw on
-    an abstract Unix socket, in /dev/shm and in SysV shared memory; the other kernel finds none of them."""
+    """A hidden kernel graded beside another submission's visible kernel (``--jobs 2``; or, at ``--jobs 1`` and
+    in the self-check service, beside the next submission's kernels, started early and idle until their turn)
+    offers what it saw on an abstract Unix socket, in /dev/shm and in SysV shared memory; the other kernel finds
+    none of them."""
     monkeypatch.setenv("DLCOURSE_SANDBOX_OFF", off)
     pool = kernels.KernelPool(sandbox=True, memory_gb=2, cpu_seconds=120, timeout=60, warm=False)
     live = []
