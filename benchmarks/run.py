@@ -477,21 +477,16 @@ def main(argv=None):
               f"{throughput['cluster2_per_min']:.1f}/min on 2 Dask workers, {throughput['cluster_vs_jobs2']:.2f}x "
               "--jobs 2 (goal >= 0.9)")
 
-    check_rows = []
+    check_rows, warm_rows = [], []
     if not args.no_check:
         check_rows = time_self_check(notebooks.chapter_ids())
-        print(f"\n{'self-check (dlcourse check), cold':<34} {'wall s':>7} {'CPU s':>7} {'load':>6}  goal")
-        for r in check_rows:
-            print(f"{r['chapter']:<34} {r['wall_s']:>7.1f} {r['cpu_s']:>7.1f} {r['load_average']:>6.1f}  "
-                  f"<= {r['goal']:g}: {'met' if r['met'] else 'MISSED'}")
-
-    warm_rows = []
-    if not args.no_check:
         warm_rows = time_warm_check(notebooks.chapter_ids())
-        print(f"\n{'self-check, warm service':<34} {'wall s':>7} {'load':>6}  goal")
-        for r in warm_rows:
-            print(f"{r['chapter']:<34} {r['wall_s']:>7.1f} {r['load_average']:>6.1f}  "
-                  f"<= {r['goal']:g}: {'met' if r['met'] else 'MISSED'}")
+        for title, rows in (("self-check (dlcourse check), cold", check_rows), ("self-check, warm service", warm_rows)):
+            print(f"\n{title:<34} {'wall s':>7} {'CPU s':>7} {'load':>6}  goal")
+            for r in rows:
+                cpu = f"{r['cpu_s']:>7.1f}" if "cpu_s" in r else f"{'':>7}"
+                print(f"{r['chapter']:<34} {r['wall_s']:>7.1f} {cpu} {r['load_average']:>6.1f}  "
+                      f"<= {r['goal']:g}: {'met' if r['met'] else 'MISSED'}")
 
     report_rows = []
     if not args.no_report:
