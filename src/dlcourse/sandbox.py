@@ -400,7 +400,7 @@ def launch_sandboxed_kernel(connection_file: str, memory_bytes: int, cpu_seconds
         argv += ["--seccomp", str(seccomp)]
     fd = os.environ.get(LIFELINE_ENV, "")
     lifeline = LIFELINE.format(fd=int(fd)) if fd.isdigit() and not _off("lifeline") else ""
-    kernel = [sys.executable, "-c", lifeline + KERNEL_MAIN, "-f", str(inside), *kernel_args]
+    main = KERNEL_MAIN
     if os.geteuid() == 0 and not _off("uid"):  # student code never runs as root: a uid of the kernel's own
         uid = kernel_uid(folder)
         _give_to(uid, Path(workdir), Path(runtime_dir))
@@ -408,8 +408,8 @@ def launch_sandboxed_kernel(connection_file: str, memory_bytes: int, cpu_seconds
         # the two capabilities that the first command inside needs to become that uid for good, which drops
         # them; then it is ipykernel.
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-        kernel = [sys.executable, "-c", lifeline + DROP_THEN_KERNEL.format(uid=uid), *kernel[3:]]
-    argv += kernel
+        main = DROP_THEN_KERNEL.format(uid=uid)
+    argv += [sys.executable, "-c", lifeline + main, "-f", str(inside), *kernel_args]
     with open(os.devnull, "wb") as devnull:  # the kernel's console chatter; its real output goes over ZeroMQ
         os.dup2(devnull.fileno(), 1)
         os.dup2(devnull.fileno(), 2)
