@@ -15,6 +15,7 @@ one thread (its kernel pool is that thread's).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -47,11 +48,12 @@ class Target:
         return self.root is None
 
 
-def locate(path, chapter: str | None = None, course: Path | None = None) -> Target:
+def locate(path, chapter: str | None = None, course: Path | None = None, cwd: Path | None = None) -> Target:
     """The Target of notebook ``path``. The course: ``course``, ``$DLCOURSE_ROOT``, or the one the notebook or
     the working directory lies in (a self-learner's checkout); not the checkout the package was installed
     from: a classroom's student has no course, even where the hub's image is an editable install. The chapter:
-    ``chapter``, else the notebook's file name."""
+    ``chapter``, else the notebook's file name. ``cwd``: the working directory to look in (default: this
+    process's)."""
     path = Path(path)
     if not path.is_file():
         raise CheckError(f"no such file: {path}")
@@ -60,7 +62,7 @@ def locate(path, chapter: str | None = None, course: Path | None = None) -> Targ
         if not notebooks.is_course(root):
             raise CheckError(f"{root} is not a course folder (no solutions/ and autograde/nbgrader_config.py)")
     else:
-        root = notebooks.course_containing(path) or notebooks.course_containing(Path.cwd())
+        root = notebooks.course_containing(path) or notebooks.course_containing(cwd or Path.cwd())
     chapter = chapter or path.stem
     if root is not None and chapter not in notebooks.chapter_ids(root):
         raise CheckError(f"cannot tell the chapter of {path.name}; pass --chapter, one of {notebooks.chapter_ids(root)}")
@@ -123,7 +125,10 @@ class Checker:
         result = grading.grade_one("you", source, target.path, None, timeout=self.timeout, sandbox=self.sandbox,
                                    template=made, exercises=exercises, warm=self.warm)
         if self.warm:  # the next check's kernels, now that this one's are done
-            self.prestart(target)
+            try:
+                self.prestart(target)
+            except Exception:  # the notebook or the chapter's source is gone: the result still stands
+                logging.getLogger("dlcourse").warning("could not start the next check's kernels", exc_info=True)
         return result
 
     def rest(self) -> None:
@@ -133,7 +138,8 @@ class Checker:
         close_pools(lambda key: key[-1] == threading.get_ident())
 
     def close(self) -> None:
-        """Remove the prepared courses (the kernels stop with their pool: ``rest``, or at exit)."""
+        """Stop the kernels and remove the prepared courses (from the thread that used the checker)."""
+        self.rest()
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None

@@ -177,7 +177,9 @@ def test_the_service_refuses_what_it_must(server, tmp_path):
                        ({"path": "link.ipynb", "chapter": CH}, "outside the folder"),
                        ({"path": "notes.txt"}, "name a notebook"), ({"path": 3}, "name a notebook"),
                        ({"path": "missing.ipynb"}, "no such file"),
-                       ({"path": f"{CH}.ipynb", "chapter": "ch99"}, "cannot tell the chapter")]:
+                       ({"path": f"{CH}.ipynb", "chapter": "ch99"}, "cannot tell the chapter"),
+                       ({"path": f"{CH}.ipynb", "chapter": "../../x"}, "named by its id"),
+                       ({"path": f"{CH}.ipynb", "course": str(tmp_path)}, "grades")]:
         if body["path"] == f"{CH}.ipynb":
             _write(server, f"{CH}.ipynb", answered(student_nb()))
         status, answer = server.call("POST", body)
@@ -193,8 +195,8 @@ def test_the_service_can_be_off(tmp_path):
         _stop(proc)
 
 
-def _descendants(pid: int) -> list[str]:
-    """The command lines of ``pid``'s descendant processes."""
+def _descendants(pid: int) -> dict[int, str]:
+    """``pid``'s descendant processes: pid -> command line."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -202,19 +204,27 @@ def _descendants(pid: int) -> list[str]:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], list(children.get(pid, []))
+    found, todo = {}, list(children.get(pid, []))
     while todo:
         child = todo.pop()
         try:
-            found.append((Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+            found[child] = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             pass
         todo += children.get(child, [])
     return found
 
 
+def _running(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
 def _kernels(proc) -> int:
-    return sum("dlcourse.sandbox" in cmd for cmd in _descendants(proc.pid))
+    return sum("dlcourse.sandbox" in cmd for cmd in _descendants(proc.pid).values())
 
 
 def test_the_started_kernels_stop_when_the_service_is_unused(tmp_path):
@@ -233,5 +243,27 @@ def test_the_started_kernels_stop_when_the_service_is_unused(tmp_path):
             assert time.monotonic() < deadline, f"{_kernels(proc)} kernels still running after 60 s"
             time.sleep(1)
         assert server.check(nb)["score"] == TOTAL
+    finally:
+        _stop(proc)
+
+
+def test_the_worker_and_its_kernels_end_when_the_server_is_killed(tmp_path):
+    """The service grades in a worker process with kernels of its own; a server killed outright (SIGKILL: no
+    exit hook runs) must not leave them running, holding their 0.9 GB."""
+    proc, server = _start(tmp_path, {})
+    try:
+        nb = _write(server, f"{CH}.ipynb", answered(student_nb()))
+        assert server.call("POST", {"path": nb, "warm": True})[0] == 200
+        deadline = time.monotonic() + 60
+        while _kernels(proc) < 3:
+            assert time.monotonic() < deadline, f"started: {_kernels(proc)} kernels of 3"
+            time.sleep(0.2)
+        left = _descendants(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while running := {pid: cmd[:80] for pid, cmd in left.items() if _running(pid)}:
+            assert time.monotonic() < deadline, f"still running 30 s after the server was killed: {running}"
+            time.sleep(0.5)
     finally:
         _stop(proc)

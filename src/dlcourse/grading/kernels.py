@@ -31,8 +31,9 @@ TIMEOUT_ERROR = {"ename": "CellTimeoutError", "evalue": "",
 #: Run by a grader kernel as it starts, before it is given a submission: the imports every chapter's tests need.
 GRADER_WARM_UP = "from dlcourse import reference\nreference.tf()\nreference.keras()\n"
 #: Run by a student kernel as it starts, before it is given a submission: what answering calls imports anyway
-#: (``student.serve``, NumPy), and the kernel's first cell, so that they are not paid while a check waits.
-STUDENT_WARM_UP = "import numpy\nimport dlcourse.student.serve\n"
+#: (``student.serve``, NumPy), and the kernel's first cell, so that they are not paid while a check waits. It binds
+#: no name: an answer that uses ``numpy`` without importing it fails here as in the learner's own kernel.
+STUDENT_WARM_UP = "__import__('numpy')\n__import__('dlcourse.student.serve')\n"  # no name bound
 
 
 class Kernel:

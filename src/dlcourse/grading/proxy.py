@@ -274,29 +274,35 @@ _BASELINE: list = []
 
 
 def remember_baseline() -> None:
-    """Note the grader kernel's numeric rules, warning filters and the names in its namespace (once, before any
-    setup cell ran)."""
+    """Note the grader kernel's numeric rules, warning filters and namespace (once, before any setup cell ran)."""
     if not _BASELINE:
         from IPython import get_ipython
 
-        _BASELINE.append((dict(np.geterr()), list(warnings.filters), set(get_ipython().user_ns)))
+        shell = get_ipython()
+        _BASELINE.append((dict(np.geterr()), list(warnings.filters), dict(shell.user_ns), set(shell.user_ns_hidden)))
 
 
 def reset_namespace() -> None:
-    """Empty the grader's namespace: every name not there when ``remember_baseline`` ran is removed, and the output
-    history (``Out``, ``_``) is cleared. IPython's ``%reset -f`` does the same and then a full garbage collection,
-    which took 0.44 s with TensorFlow loaded; here the objects go when Python next collects."""
+    """Put the grader's namespace back as ``remember_baseline`` noted it (its names and their values), and empty
+    the output history (``Out``, ``_``). IPython's ``%reset -f`` empties it too and then runs a full garbage
+    collection, which took 0.44 s with TensorFlow loaded; here the objects go when Python next collects."""
     from IPython import get_ipython
 
     shell = get_ipython()
     if not _BASELINE:  # nothing noted (not expected): IPython's own reset
         shell.run_line_magic("reset", "-f")
         return
-    keep, ns = _BASELINE[0][2], shell.user_ns
-    for name in [n for n in ns if n not in keep]:
-        del ns[name]
+    _, _, names, hidden = _BASELINE[0]
+    ns = shell.user_ns
+    ns.clear()
+    ns.update(names)
+    for name in [n for n in shell.user_ns_hidden if n not in hidden]:
+        del shell.user_ns_hidden[name]
     shell.history_manager.output_hist.clear()
-    ns.update({"_": "", "__": "", "___": ""})
+    unders = {"_": "", "__": "", "___": ""}  # where IPython's displayhook looks before it updates them
+    ns.update(unders)
+    shell.user_ns_hidden.update({n: v for n, v in unders.items() if n in shell.user_ns_hidden})
+    shell.displayhook._ = shell.displayhook.__ = shell.displayhook.___ = ""
 
 
 def restore_baseline() -> None:
@@ -304,7 +310,7 @@ def restore_baseline() -> None:
     import sys
 
     if _BASELINE:
-        err, filters, _ = _BASELINE[0]
+        err, filters, _, _ = _BASELINE[0]
         np.seterr(**err)
         warnings.filters[:] = filters
         warnings._filters_mutated()

@@ -1,8 +1,8 @@
 """The warm self-check service: a Jupyter server extension (``dlcourse.lab``'s doc has its API).
 
-One ``Service`` per server keeps a warm ``selfcheck.Checker`` on a thread of its own: checks run one at a
-time there, each in fresh kernels; the next check's kernels are started as soon as a check takes its own,
-and when a chapter's notebook is opened (``warm``). The handlers check the server's own authentication
+One ``Service`` per server keeps a warm ``selfcheck.Checker`` in a worker process of its own: checks run one
+at a time there, each in fresh kernels; the next check's kernels are started after each check, and when a chapter's
+notebook is opened (``warm``). The handlers check the server's own authentication
 (token or cookie, and XSRF for cookies) and its authorizer's "kernels" permission: a check executes code.
 A notebook is named by its path under the server's root folder, as the contents API names it; nothing outside
 that folder is read.
@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import re
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from jupyter_server.auth.decorator import authorized
@@ -29,50 +30,94 @@ from .client import PATH
 OFF_ENV = "DLCOURSE_CHECK_SERVICE"  # "off": no service (the classroom's servers)
 IDLE_ENV = "DLCOURSE_CHECK_IDLE_MINUTES"  # the started kernels (about 0.9 GB) are stopped after this long unused
 IDLE_MINUTES = 30.0
+CHAPTER = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+def _die_with_server() -> None:
+    """The worker's initializer: it is killed when the server dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG),
+    so that its ready kernels (0.9 GB) never outlive the server."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux's libc
+        pass
+
+
+_CHECKER: selfcheck.Checker | None = None  # in the worker process
+
+
+def _in_worker(method: str, target: selfcheck.Target | None = None):
+    """Run in the worker process: the warm Checker's ``method``; a check returns its report."""
+    global _CHECKER
+    if _CHECKER is None:
+        _CHECKER = selfcheck.Checker(warm=True)
+    if method == "check":
+        return selfcheck.report(_CHECKER.check(target), target)
+    return getattr(_CHECKER, method)(*([target] if target is not None else []))
 
 
 class Service:
-    """The checks of one server, rooted at its folder ``root``."""
+    """The checks of one server, rooted at its folder ``root``. The warm Checker lives in a worker process of its
+    own: nbgrader, which it runs, sets ``NBGRADER_EXECUTION`` and changes the working folder while it grades, and
+    in the server's process a kernel the learner started meanwhile would inherit them."""
 
     def __init__(self, root: Path, log, idle_minutes: float = IDLE_MINUTES):
+        import multiprocessing
+
         self.root, self.log = Path(root).resolve(), log
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="dlcourse-check")
-        self.checker = selfcheck.Checker(warm=True)
-        self.idle_seconds, self.used, self.resting = 60 * idle_minutes, time.monotonic(), True
-        atexit.register(self.checker.close)  # its prepared courses; the kernels stop with their pool, at exit too
+        self.cwd = Path.cwd()  # the server's: where a notebook outside any course looks for one (selfcheck.locate)
+        self.executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_die_with_server)
+        self.idle_seconds, self.used, self.resting, self.busy = 60 * idle_minutes, time.monotonic(), True, 0
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """The worker stopped (its kernels stop with it, and it removes its prepared courses)."""
+        self.executor.submit(_in_worker, "close")
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
     def rest_if_idle(self) -> None:
         """Stop the started kernels once the service has been unused for ``idle_seconds`` (a periodic callback)."""
-        if not self.resting and time.monotonic() - self.used > self.idle_seconds:
+        if not self.resting and not self.busy and time.monotonic() - self.used > self.idle_seconds:
             self.resting = True
-            self.executor.submit(self.checker.rest)
+            self.executor.submit(_in_worker, "rest")
             self.log.info("dlcourse: the self-check's kernels stopped after %.0f minutes unused", self.idle_seconds / 60)
 
     def target(self, body: dict) -> selfcheck.Target:
         rel = body.get("path")
-        if not isinstance(rel, str) or not rel.endswith(".ipynb"):
+        if not isinstance(rel, str) or not rel.endswith(".ipynb") or "\0" in rel:
             raise selfcheck.CheckError("name a notebook (.ipynb) by its path in JupyterLab's file browser")
         path = (self.root / rel.lstrip("/")).resolve()
         if not path.is_relative_to(self.root):
             raise selfcheck.CheckError(f"{rel} is outside the folder JupyterLab serves")
         chapter, course = body.get("chapter"), body.get("course")
-        if not (chapter is None or isinstance(chapter, str)) or not (course is None or isinstance(course, str)):
-            raise selfcheck.CheckError("chapter and course are names of a chapter and a folder")
-        return selfcheck.locate(path, chapter, Path(course) if course else None)
+        if chapter is not None and not (isinstance(chapter, str) and CHAPTER.fullmatch(chapter)):
+            raise selfcheck.CheckError("a chapter is named by its id, e.g. ch00_start")
+        if course is not None and not isinstance(course, str):
+            raise selfcheck.CheckError("a course is named by its folder")
+        target = selfcheck.locate(path, chapter, cwd=self.cwd)
+        if course is not None and (target.root is None or Path(course).resolve() != target.root):
+            # the service grades with the course its own folder gives, never a folder the request names
+            raise selfcheck.CheckError(f"this JupyterLab grades {rel} with {target.root or 'its visible tests only'}")
+        if body.get("visible_only"):
+            target = selfcheck.Target(target.path, target.chapter, None)
+        return target
 
-    async def _on_thread(self, fn, *args):
-        self.used, self.resting = time.monotonic(), False
+    async def _on_thread(self, method: str, target: selfcheck.Target):
+        self.used, self.resting, self.busy = time.monotonic(), False, self.busy + 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(self.executor, _in_worker, method, target)
         finally:
-            self.used = time.monotonic()
+            self.used, self.busy = time.monotonic(), self.busy - 1
 
     async def warm(self, target: selfcheck.Target) -> None:
-        await self._on_thread(self.checker.prestart, target)
+        await self._on_thread("prestart", target)
 
     async def check(self, target: selfcheck.Target) -> dict:
-        result = await self._on_thread(self.checker.check, target)
-        return selfcheck.report(result, target)
+        return await self._on_thread("check", target)
+
 
 class CheckHandler(APIHandler):
     auth_resource = "kernels"  # a check runs the notebook's code
