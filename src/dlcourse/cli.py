@@ -37,8 +37,6 @@ from . import notebooks
 from .grading.text import printable, printable_lines
 from .sandbox import no_bwrap, sandbox_available
 
-DEFAULT_CHECK_TIMEOUT = 60  # grading.DEFAULT_TIMEOUT (not imported here: it loads the grading stack)
-
 
 def _course(args):
     """The course folder named by --course (checked), else notebooks.course_root()."""
@@ -174,7 +172,7 @@ def cmd_check(args) -> int:
     except selfcheck.CheckError as err:
         print(f"dlcourse check: {err}", file=sys.stderr)
         return 2
-    if args.timeout == DEFAULT_CHECK_TIMEOUT:  # the running JupyterLab's warm service, if it can grade this notebook
+    if args.timeout is None:  # the running JupyterLab's warm service, if it can grade this notebook
         from .lab import client
 
         answer = client.check(target)
@@ -231,8 +229,8 @@ def _add_check(sub) -> None:
     p = sub.add_parser("check", help="grade one notebook of yours, as the instructor would")
     p.add_argument("notebook", help="path to your notebook, e.g. notebooks/ch00_start/ch00_start.ipynb")
     p.add_argument("--chapter", help="chapter id (default: the notebook's file name)")
-    p.add_argument("--timeout", type=int, default=DEFAULT_CHECK_TIMEOUT,
-                   help=f"seconds per cell (default {DEFAULT_CHECK_TIMEOUT}; another value grades here, not in JupyterLab's service)")
+    p.add_argument("--timeout", type=int, help="seconds per cell (default: grading's, 60); given, the check runs here, "
+                                               "not in JupyterLab's service")
     p.add_argument("--course", help="the course folder, for its hidden tests (default: $DLCOURSE_ROOT, else the "
                                     "course the notebook or the working directory lies in; without one, the "
                                     "notebook's visible tests only)")

@@ -100,10 +100,14 @@ class Checker:
             self._chapters[key] = (source, source.exercises(), made)
         return self._chapters[key]
 
-    def limits(self):
+    def _pool(self):
+        """The kernel pool grading takes its kernels from (``Limits.pool``); a warm checker's keeps running."""
         from .grading.submission import Limits
 
-        return Limits(timeout=self.timeout, sandbox=self.sandbox, warm=self.warm)
+        kernel_pool = Limits(timeout=self.timeout, sandbox=self.sandbox, warm=self.warm).pool()
+        if self.warm:
+            kernel_pool.keep_running()
+        return kernel_pool
 
     def prestart(self, target: Target) -> None:
         """A warm checker: prepare ``target``'s chapter and start the kernels its next check takes. Returns at
@@ -111,8 +115,7 @@ class Checker:
         from .grading.execute import ROLES
 
         self._source(target)
-        kernel_pool = self.limits().pool()
-        kernel_pool.keep_running()
+        kernel_pool = self._pool()
         kernel_pool.run(kernel_pool.prestart(ROLES, target.chapter))
 
     def check(self, target: Target):
@@ -120,8 +123,7 @@ class Checker:
         from . import grading
 
         source, exercises, made = self._source(target)
-        if self.warm:
-            self.limits().pool().keep_running()
+        self._pool()
         result = grading.grade_one("you", source, target.path, None, timeout=self.timeout, sandbox=self.sandbox,
                                    template=made, exercises=exercises, warm=self.warm)
         if self.warm:  # the next check's kernels, now that this one's are done

@@ -105,7 +105,7 @@ class Service:
             target = selfcheck.Target(target.path, target.chapter, None)
         return target
 
-    async def _on_thread(self, method: str, target: selfcheck.Target):
+    async def _in_worker_process(self, method: str, target: selfcheck.Target):
         self.used, self.resting, self.busy = time.monotonic(), False, self.busy + 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, _in_worker, method, target)
@@ -113,10 +113,10 @@ class Service:
             self.used, self.busy = time.monotonic(), self.busy - 1
 
     async def warm(self, target: selfcheck.Target) -> None:
-        await self._on_thread("prestart", target)
+        await self._in_worker_process("prestart", target)
 
     async def check(self, target: selfcheck.Target) -> dict:
-        return await self._on_thread("check", target)
+        return await self._in_worker_process("check", target)
 
 
 class CheckHandler(APIHandler):
