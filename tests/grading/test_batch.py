@@ -14,6 +14,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import nbformat
 import pytest
 from classes import (
     ANSWERS,
@@ -40,6 +41,8 @@ from classes import (
 
 from dlcourse import grading, notebooks
 from dlcourse.grading import batch as grading_batch
+from dlcourse.grading import execute as grading_execute
+from dlcourse.grading import kernels as grading_kernels
 from dlcourse.grading import preprocessors as grading_preprocessors
 from dlcourse.grading import submission as grading_submission
 from dlcourse.grading import task as grading_task
@@ -184,6 +187,107 @@ def test_jobs_1_and_2_give_the_same_grades_and_zip_input(batch, tmp_path):
     assert key(serial) == key(sorted((batch["results"][s] for s in ("alice", "bob", "carol")),
                                      key=lambda r: r.student))
     assert (tmp_path / "o1" / "grades.csv").read_text(encoding="utf-8").count("\n") == 4
+
+
+# ---------------------------------------------------------------------------- one grader for a batch
+
+#: Honest, stubs, wrong, hanging (a timeout), monkeypatching, leaking hidden inputs, printing junk.
+REUSED = ("alice", "bob", "carol", "erin", "mona", "eve", "jack")
+
+
+def _count_graders(monkeypatch) -> list:
+    """The grader kernels started from now on (KernelPool._new), in a list."""
+    graders, new = [], grading_kernels.KernelPool._new
+
+    async def counted(self, role, chapter):
+        kernel = await new(self, role, chapter)
+        if role == "grader":
+            graders.append(kernel)
+        return kernel
+
+    monkeypatch.setattr(grading_kernels.KernelPool, "_new", counted)
+    return graders
+
+
+def _grade_in_order(batch, students, folder: Path, root: Path = ROOT):
+    """``students``' notebooks of the batch graded with --jobs 1 in this order (each named ``<i>-<name>``: the
+    batch sorts by name); returns {name: (Result, its feedback with the id taken out)}."""
+    for i, student in enumerate(students):
+        write_nb(nb_path(folder / "subs", f"{i}-{student}"), nbformat.read(nb_path(batch["subs"], student), as_version=4))
+    results, _ = grading.grade_class(folder / "subs", folder / "out", jobs=1, root=root, **OPTIONS, progress=False)
+    out = {}
+    for r in results:
+        html = folder / "out" / "feedback" / r.student / CH / f"{CH}.html"
+        out[r.student.split("-", 1)[1]] = (r, _anonymous(html.read_text(encoding="utf-8"), r.student))
+    return out
+
+
+def _anonymous(html: str, student: str) -> str:
+    """A feedback file with its student's id (a whole word: "eve" is in the stylesheet's "level") taken out, and
+    the count of output characters cut: how much of jack's junk had arrived when his call's reply did is a matter
+    of timing (what is shown, the first characters, is the same)."""
+    html = re.sub(r"output cut: [\d,]+ characters", "output cut: N characters", html)
+    return re.sub(rf"(?<![\w-]){re.escape(student)}(?![\w-])", "STUDENT", html)
+
+
+def test_one_grader_serves_a_batch_whose_grades_and_feedback_do_not_depend_on_its_order(batch, tmp_path, monkeypatch):
+    """--jobs 1 keeps one grader kernel for the whole batch (KernelPool.give_back, after execute.GRADER_RESET).
+    Graded in two opposite orders, each submission gets the grade, the messages and the feedback, byte for byte,
+    that it got in the --jobs 2 batch, where it had other neighbours."""
+    graders = _count_graders(monkeypatch)
+    forward = _grade_in_order(batch, REUSED, tmp_path / "forward")
+    assert len(graders) == 1, f"{len(graders)} grader kernels for {len(REUSED)} submissions: none was reused"
+    backward = _grade_in_order(batch, REUSED[::-1], tmp_path / "backward")
+    assert len(graders) == 2
+    reference = batch["out"] / "feedback"
+    for student in REUSED:
+        want = batch["results"][student]
+        for order, graded in (("forward", forward), ("backward", backward)):
+            got, html = graded[student]
+            assert (got.status, got.score, got.exercises, got.failures, got.shown) == (
+                want.status, want.score, want.exercises, want.failures, want.shown), (order, student)
+            want_html = _anonymous((reference / student / CH / f"{CH}.html").read_text(encoding="utf-8"), student)
+            assert html == want_html, f"{student}'s feedback differs when graded {order}"
+
+
+def _probed_course(folder: Path) -> Path:
+    """A copy of the course whose chapter 0 has a probe at the start of its first test cell: it fails if the
+    grader kernel still holds what an earlier submission's tests left in it (a result of the student's function,
+    bound to a name; the error of a failed test)."""
+    shutil.copytree(ROOT / "autograde", folder / "autograde")
+    for part in ("solutions", "notebooks"):  # the instructor's source, and the student version (its stubs)
+        shutil.copytree(ROOT / part / CH, folder / part / CH)
+    path = folder / "solutions" / CH / f"{CH}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    first = next(c for c in nb.cells if notebooks.is_test_cell(c))
+    first.source = (
+        "import sys\n"
+        "assert '_probe_returned' not in globals(), f'kept from an earlier submission: {_probe_returned!r}'\n"
+        "assert getattr(sys, 'last_value', None) is None, f'kept from an earlier submission: {sys.last_value!r}'\n"
+        "_probe_returned = rel_error(np.array([1.0]), np.array([3.0]))\n" + first.source)
+    nbformat.write(nb, path)
+    return folder
+
+
+@pytest.mark.parametrize("reset", [True, False], ids=["reset", "no reset (the probe's control)"])
+def test_a_submission_s_results_are_gone_from_the_grader_before_the_next(batch, tmp_path, monkeypatch, reset):
+    """carol (one exercise wrong: a test fails), then alice (right), through one grader kernel, in a course whose
+    first test cell fails when the grader still holds what carol's tests left. alice gets full marks; with the
+    reset between submissions turned off (the control), she loses that cell's points."""
+    graders = _count_graders(monkeypatch)
+    if not reset:
+        async def no_reset(grader):
+            return True
+        monkeypatch.setattr(grading_execute.TwoKernelExecute, "_reset", staticmethod(no_reset))
+    graded = _grade_in_order(batch, ("carol", "alice"), tmp_path, root=_probed_course(tmp_path / "course"))
+    assert len(graders) == 1, "one grader kernel graded both"
+    assert graded["carol"][0].score == POINTS["rel_error"], graded["carol"][0].failures
+    alice = graded["alice"][0]
+    if reset:
+        assert alice.score == TOTAL, alice.failures
+    else:
+        assert alice.score == TOTAL - TEST_POINTS["test_rel_error_visible"], alice.failures
+        assert "kept from an earlier submission" in alice.failures["rel_error"]
 
 
 # ---------------------------------------------------------------------------- units (no grading run)

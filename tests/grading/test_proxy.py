@@ -52,3 +52,16 @@ def test_the_reset_restores_numeric_rules(shell):
         assert np.geterr()["over"] == old["over"]
     finally:
         np.seterr(**old)
+
+
+def test_the_reset_forgets_the_last_error(shell):
+    """What a submission's failed test leaves outside the namespace: its error, whose traceback's frames hold the
+    test's values (the student's results among them). A reused grader would otherwise still hold them."""
+    import sys
+
+    _run(shell, "__import__('dlcourse.grading.proxy', fromlist=['x']).remember_baseline()")
+    shell.run_cell("returned = [613]\nassert returned == [0]", store_history=False)
+    assert sys.last_value is not None
+    _run(shell, "__import__('dlcourse.grading.proxy', fromlist=['x']).reset_namespace()")
+    assert sys.last_value is None and sys.last_traceback is None
+    assert getattr(sys, "last_exc", None) is None

@@ -29,7 +29,9 @@ metadata ``dlcourse`` says where the hidden part's begin, so that the feedback l
 hidden failure as one fixed line.
 
 Cells that are neither setup, answer, given nor test cells are not run (training runs, plots, widgets).
-The kernels come from ``kernels`` (a pool per grading process). Outputs: an answer cell gets what it printed in the visible kernel; a test cell what the grader's kernel
+The kernels come from ``kernels`` (a pool per grading process): the student kernels are fresh for every
+submission; in a batch the grader kernel, reset (``GRADER_RESET``) once the submission's student kernels are
+stopped, serves the next submission (``KernelPool.give_back``). Outputs: an answer cell gets what it printed in the visible kernel; a test cell what the grader's kernel
 printed, with what the student's function printed during visible calls.
 """
 
@@ -55,11 +57,12 @@ OUT_OF_TIME = f"not run: the notebook's tests had used {BUDGET_CELLS} times the 
 KERNEL_BROKE = "this cell killed the kernel or left it unable to answer; the other answers ran without it"
 RERUN_FAILED = ("the visible tests of this cell failed when they ran again before its hidden tests (does your "
                 "function give the same answer every time?)")
-#: Between the two phases: the grader's namespace emptied (the modules it imported stay loaded), its numeric
-#: rules and warning filters as they were before the first setup cell, Keras's global state cleared, and the
-#: visible kernel's connection closed. The setup, given and test cells then run again from the start.
+#: Between the two phases, and after a submission before the grader serves the next (``KernelPool.give_back``):
+#: the student kernels' connections closed, the grader's namespace emptied (the modules it imported stay
+#: loaded), its numeric rules and warning filters as they were before the first setup cell, and Keras's
+#: global state cleared. The setup cells (which seed everything), given and test cells then run again.
 GRADER_RESET = (
-    "__dlcourse__.close()\n"
+    "globals().get('__dlcourse__') and __dlcourse__.close()\n"
     "__import__('dlcourse.grading.proxy', fromlist=['reset_namespace']).reset_namespace()\n"
     "__import__('dlcourse.grading.proxy', fromlist=['restore_baseline']).restore_baseline()\n")
 
@@ -146,6 +149,7 @@ class TwoKernelExecute(NbGraderPreprocessor):
         answers = notebooks.answer_cells(nb)
         tests = {c.metadata.nbgrader["grade_id"]: c for c in nb.cells if notebooks.is_test_cell(c)}
         kernels: dict[str, Kernel] = {}
+        graded = False  # the grader served the whole submission: it may serve the next (after a reset)
         chapter = Path(self.source_path).stem  # its own and later dlcourse.given modules are hidden from the student
         deadline = asyncio.get_running_loop().time() + BUDGET_CELLS * self.timeout
         # The three kernels start at once (the grader's TensorFlow import is the longest start). The hidden kernel
@@ -180,9 +184,19 @@ class TwoKernelExecute(NbGraderPreprocessor):
                     tests[gid].metadata["dlcourse"] = {"hidden_outputs_from": len(outputs),
                                                        "hidden_failure": _failed(hidden[gid])}
                     tests[gid].outputs += hidden[gid]
+            graded = True
         finally:
-            started = await asyncio.gather(*starting.values(), return_exceptions=True)
-            await asyncio.gather(*(k.stop() for k in started if isinstance(k, Kernel)))
+            started = dict(zip(starting, await asyncio.gather(*starting.values(), return_exceptions=True)))
+            grader = started.pop("grader")
+            await asyncio.gather(*(k.stop() for k in started.values() if isinstance(k, Kernel)))
+            if isinstance(grader, Kernel):  # reset once the student kernels are gone, before anyone else is graded
+                reset = kernel_pool.warm and graded and not grader.stopped and await self._reset(grader)
+                await kernel_pool.give_back(grader, reset)
+
+    @staticmethod
+    async def _reset(grader: Kernel) -> bool:
+        cell = await grader.run(GRADER_RESET)
+        return cell is not None and not _failed(cell.outputs)
 
     async def _phase(self, role: str, plan: Plan, kernels: dict, answers: dict, errors: dict, source_dir: Path,
                      deadline: float, pending: set[str] = frozenset()) -> dict[str, tuple[list, str]]:

@@ -1,8 +1,9 @@
 """The kernels of a grading process: one submission's student kernels (sandboxed) and grader kernel (trusted).
 
 ``Kernel`` is one kernel in a folder of its own with an nbclient client; ``KernelPool`` hands out fresh
-kernels by role (``visible``, ``hidden``, ``grader``) and, in a batch, starts the next submission's while
-this one is graded; ``pool`` is the process's pool for given settings. ``write_kernelspecs`` makes the two
+student kernels by role (``visible``, ``hidden``) and, in a batch, starts the next submission's while this one
+is graded; in a batch or a warm service it keeps one grader kernel, reset between submissions
+(``give_back``); ``pool`` is the process's pool for given settings. ``write_kernelspecs`` makes the two
 kernelspecs: the student's (``dlcourse.sandbox``'s launcher) and the grader's. What runs in them is
 ``execute.TwoKernelExecute``'s business.
 """
@@ -34,6 +35,9 @@ GRADER_WARM_UP = "from dlcourse import reference\nreference.tf()\nreference.kera
 #: (``student.serve``, NumPy), and the kernel's first cell, so that they are not paid while a check waits. It binds
 #: no name: an answer that uses ``numpy`` without importing it fails here as in the learner's own kernel.
 STUDENT_WARM_UP = "__import__('numpy')\n__import__('dlcourse.student.serve')\n"  # no name bound
+#: Submissions one grader kernel serves in a batch before a fresh one takes its place: whatever a reset
+#: cannot see (memory that Python does not give back, a library's cache) stays bounded.
+GRADER_USES = 50
 
 
 class Kernel:
@@ -62,6 +66,7 @@ class Kernel:
                                      iopub_timeout=timeout, raise_on_iopub_timeout=False, record_timing=False,
                                      on_cell_executed=self._record_reply)
         self.restarts, self.stopped = 0, False
+        self.uses, self.timed_out = 0, False  # submissions served (a grader); a cell ran out of time, was interrupted
         self.left_out: set[str] = set()  # answer cells that broke this kernel: not run again in it
 
     @staticmethod
@@ -99,6 +104,7 @@ class Kernel:
             await self.client.async_execute_cell(cell, 0, store_history=False)
         except DeadKernelError:
             return None
+        self.timed_out = self.timed_out or any(o.get("ename") == TIMEOUT_ERROR["ename"] for o in cell.outputs)
         return cell
 
     async def responsive(self, seconds: float = 5.0) -> bool:
@@ -145,12 +151,15 @@ class Kernel:
 
 
 class KernelPool:
-    """The kernels of one grading process: each serves one submission and is then stopped.
+    """The kernels of one grading process. A student kernel serves one submission and is then stopped.
 
-    With ``warm=True`` (a batch), every time a kernel is taken the next one of its role starts at once, so that
-    the next submission's kernels start, and the grader's imports TensorFlow, while this one is graded. A
-    kernel is fresh when taken (it has run nothing but its start-up), so grades do not depend on the order
-    in which submissions are graded.
+    With ``warm=True`` (a batch, or the lab's service), every time a student kernel is taken the next one of its
+    role starts at once, so that the next submission's student kernels start while this one is graded. A
+    student kernel is fresh when taken (it has run nothing but its start-up). The grader kernel, trusted, is
+    handed back after its submission (``give_back``, once ``execute.GRADER_RESET`` has put its namespace, numeric
+    rules, warning filters and Keras state back) and serves the next one: its TensorFlow import (4 CPU-seconds)
+    is paid once per ``GRADER_USES`` submissions. Grades do not depend on the order of a batch
+    (tests/grading/test_batch.py grades one both ways; docs/security.md says why this is safe).
 
     The pool has an event loop of its own (``run``): a spare kernel's start-up, and its ZeroMQ sockets, belong
     to the loop they began on, and the thread's current loop may change between two submissions (in a Dask
@@ -185,9 +194,24 @@ class KernelPool:
         with no chapter, of any)."""
         chapter = "" if role == "grader" else chapter
         task = self._spare(role, chapter) or asyncio.ensure_future(self._new(role, chapter))
-        if self.warm and self._forever is None:  # a service (keep_running) starts its spares after a check instead
+        # A service (keep_running) starts its spares after a check instead; a grader is handed back (give_back).
+        if self.warm and self._forever is None and role != "grader":
             self.spares[role] = (chapter, asyncio.ensure_future(self._new(role, chapter)))
-        return await task
+        kernel = await task
+        kernel.uses += 1
+        return kernel
+
+    async def give_back(self, grader: Kernel, reset: bool) -> None:
+        """A grader kernel whose submission is graded: kept for the next one if the pool is warm, ``reset`` says
+        that its reset ran cleanly, no cell of it ran out of time, it still answers, and it has served fewer than
+        ``GRADER_USES`` submissions. Otherwise it is stopped, and a warm batch starts the next grader now."""
+        if (self.warm and reset and not grader.timed_out and grader.uses < GRADER_USES
+                and not grader.stopped and await grader.responsive()):
+            self.spares["grader"] = ("", _done(grader))
+            return
+        await grader.stop()
+        if self.warm and self._forever is None and "grader" not in self.spares:
+            self.spares["grader"] = ("", asyncio.ensure_future(self._new("grader", "")))
 
     def _spare(self, role: str, chapter: str) -> asyncio.Task | None:
         """The spare kernel of ``role`` started for ``chapter``, taken out of the pool; a spare started for another
@@ -250,6 +274,13 @@ class KernelPool:
         await asyncio.gather(*self.discarded, return_exceptions=True)
         self.discarded.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _done(kernel: Kernel) -> asyncio.Future:
+    """``kernel`` as a spare (``KernelPool.spares`` holds start-ups): one already done."""
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(kernel)
+    return future
 
 
 _POOLS: dict[tuple, KernelPool] = {}

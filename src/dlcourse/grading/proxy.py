@@ -303,6 +303,11 @@ def reset_namespace() -> None:
     ns.update(unders)
     shell.user_ns_hidden.update({n: v for n, v in unders.items() if n in shell.user_ns_hidden})
     shell.displayhook._ = shell.displayhook.__ = shell.displayhook.___ = ""
+    import sys
+
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):  # a test's error, and its frames' values
+        if hasattr(sys, name):
+            setattr(sys, name, None)
 
 
 def restore_baseline() -> None:
@@ -313,7 +318,7 @@ def restore_baseline() -> None:
         err, filters, _, _ = _BASELINE[0]
         np.seterr(**err)
         warnings.filters[:] = filters
-        warnings._filters_mutated()
+        warnings._filters_mutated()  # the registries of warnings shown (the "once" action's too) empty when next used
     if "keras" in sys.modules:  # without its garbage collection (0.2 s), as reset_namespace
         sys.modules["keras"].utils.clear_session(free_memory=False)
 
