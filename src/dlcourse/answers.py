@@ -158,7 +158,7 @@ def _run(fn, args, kwargs, name, hint, floats, printed):
         cause = (hint(err) if callable(hint) else hint) if out_of_bounds else None
         if not cause:
             raise
-        _raise(AssertionError(f"{name} raised {type(err).__name__}. Likely cause: {cause} (NumPy said: {err})"))
+        _raise(AssertionError(f"{name} raised {type(err).__name__}. Likely cause: {cause} (the error: {err})"))
 
 
 def earlier_failing(name: str, err: BaseException, **checks) -> str:

@@ -74,8 +74,19 @@ def run(request: str) -> bytes:
     except BaseException as err:  # noqa: BLE001 - every failure, KeyboardInterrupt and SystemExit too, is reported
         where = _your_line(err)
         # on the same line: a test that quotes the error in its own message keeps one line (what is shown)
-        message = str(err)[:MAX_MESSAGE] + (f" ({where})" if where else "")
+        message = str(err)[:MAX_MESSAGE] + _missing_name(err) + (f" ({where})" if where else "")
         return wire.encode({"error": type(err).__name__, "message": message})
+
+
+def _missing_name(err: BaseException) -> str:
+    """For a NameError in the student's code: why a name that exists in the learner's own kernel can be missing
+    here (only the setup and answer cells run when graded; learners' helper cells and the locked cells'
+    variables do not)."""
+    name = getattr(err, "name", None) if isinstance(err, NameError) else None
+    if not name:
+        return ""
+    return (f": when graded, only the setup cell and the exercise cells run; if `{name}` is defined in another "
+            f"cell (one you added, or a locked cell), define it inside this exercise's cell")
 
 
 def _your_line(err: BaseException) -> str:
