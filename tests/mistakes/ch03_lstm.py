@@ -143,6 +143,13 @@ _STEP_CS231N = _step('''
 
 STEP = [
     Mistake("lstm_step", "cs231n-order", _STEP_CS231N, says=("i, f, o, g", "i, f, c, o")),
+    # a learner's helper, defined in a cell of its own above the exercise: that cell does not run when graded
+    Mistake("lstm_step", "helper-in-another-cell", _step('''
+    i, f, g, o = split_gates(x_t @ W + h_prev @ U + b, H)
+    c = f * c_prev + i * g
+    return o * np.tanh(c), c
+'''), says=("split_gates", "only the setup cell and the exercise cells run", "inside this exercise's cell"),
+            origin="learner"),
     Mistake("lstm_step", "articles-doubled-ifo-bias", _step('''
     # the source articles: i_t = sigma(W_xi * x_t + W_hi * h_{t-1} + b_i + ... + b_i), likewise f and o
     a = x_t @ W + h_prev @ U + b
@@ -475,6 +482,26 @@ def lstm_backward(dh_seq, x, W, U, b, h0=None, c0=None):
     gx, gW, gU, gb = tape.gradient(loss, [tx, *layer.trainable_weights])
     return {"x": gx.numpy(), "W": gW.numpy(), "U": gU.numpy(), "b": gb.numpy(), "h0": None, "c0": None}
 ''', says=(_TF,)),
+    # seen in a learner's attempts (2026-12-07): each used to get the cell-path message
+    Mistake("lstm_backward", "no-hidden-path", _bwd(_bwd_step(dh="dh_seq[:, t]")), says=("dh_next", "hidden path"),
+            origin="learner"),
+    Mistake("lstm_backward", "no-output-slope", _bwd(_bwd_step(da_o="do")), says=("output gate", "o(1 - o)"),
+            origin="learner"),
+    Mistake("lstm_backward", "skips-first-step", _bwd(_bwd_step()).replace("reversed(range(T))", "reversed(range(1, T))"),
+            says=("t = 0", "reversed(range(T))"), origin="learner"),
+    Mistake("lstm_backward", "double-sigmoid-slope", _bwd(_bwd_step(
+        da_i="dc * g * sigmoid(i) * (1.0 - sigmoid(i))", da_f="dc * c_prev * sigmoid(f) * (1.0 - sigmoid(f))",
+        da_o="do * sigmoid(o) * (1.0 - sigmoid(o))")), says=("already", "i * (1 - i)"), origin="learner"),
+    Mistake("lstm_backward", "tanh-slope-on-c", _bwd(_bwd_step(dc="dc_next + dh * o * (1.0 - c_t ** 2)")),
+            says=("tanh(c_t)", "not c_t"), origin="learner"),
+    Mistake("lstm_backward", "c0-without-forget", _bwd(_bwd_step(), tail='''
+    return {"x": dx, "W": dW, "U": dU, "b": db, "h0": dh_next, "c0": dc}
+'''), says=("c0", "forget gate", "dc * f"), origin="learner"),
+    Mistake("lstm_backward", "zero-state-gradients-for-None", _bwd(_bwd_step(), tail='''
+    zeros = np.zeros((N, H))
+    return {"x": dx, "W": dW, "U": dU, "b": db, "h0": zeros if h0 is None else dh_next,
+            "c0": zeros if c0 is None else dc_next}
+'''), says=("None", "zero states", "not zeros"), origin="learner"),
 ]
 
 # ---------------------------------------------------------------------------------------------- gru_forward
