@@ -113,15 +113,17 @@ def time_notebook(path):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-GRADING_GOAL_S = 6.0  # seconds per submission, --jobs 1, every chapter
+GRADING_GOAL_S = 3.0  # seconds, and CPU seconds, per submission after the first, --jobs 1, every chapter (issue 28)
 
 
-def time_grading(chapters, copies=4, throughput_copies=4, throughput_chapter="ch03_lstm"):
+def time_grading(chapters, copies=5, throughput_copies=4, throughput_chapter="ch03_lstm"):
     """Seconds per graded submission per chapter (jobs 1), and batch throughput at jobs 1 and 2 and on a
     Dask cluster of 2 one-thread workers on this machine (`dlcourse grade --cluster`).
 
     Per submission: the batch's wall time over its copies, the first submission's cold start (kernels,
-    TensorFlow's import) included, as an instructor grading a class of ``copies`` would see it.
+    TensorFlow's import) included, as an instructor grading a class of ``copies`` would see it; and after the
+    first, (batch of ``copies`` - batch of 1) / (``copies`` - 1), wall and CPU, what each further submission of a
+    class costs (the goal's figure: the grader kernel is kept from one submission to the next).
 
     Submissions are copies of the solution notebook, graded by dlcourse.grading exactly as
     `dlcourse grade` does (sandboxed when bwrap is present). The cluster is started before its timing
@@ -151,10 +153,14 @@ def time_grading(chapters, copies=4, throughput_copies=4, throughput_chapter="ch
 
     per_chapter = []
     for c in chapters:
+        wall1, cpu1 = batch(c, 1, 1)
         wall, cpu = batch(c, copies, 1)
+        steady, steady_cpu = (wall - wall1) / (copies - 1), (cpu - cpu1) / (copies - 1)
         per_chapter.append({"chapter": c, "copies": copies, "seconds_per_submission": wall / copies,
-                            "cpu_s_per_submission": cpu / copies, "load_average": os.getloadavg()[0],
-                            "goal": GRADING_GOAL_S, "met": wall / copies <= GRADING_GOAL_S})
+                            "cpu_s_per_submission": cpu / copies, "first_s": wall1, "first_cpu_s": cpu1,
+                            "next_s_per_submission": steady, "next_cpu_s_per_submission": steady_cpu,
+                            "load_average": os.getloadavg()[0], "goal": GRADING_GOAL_S,
+                            "met": steady <= GRADING_GOAL_S and steady_cpu <= GRADING_GOAL_S})
     t1, _ = batch(throughput_chapter, throughput_copies, 1)
     t2, _ = batch(throughput_chapter, throughput_copies, 2)
     from distributed import LocalCluster
@@ -373,9 +379,18 @@ def render_markdown(result):
     if result["grading"]:
         th = result["grading_throughput"]
         lines += ["", "| autograding (`dlcourse grade`, sandbox " + ("on" if th["sandbox"] else "off")
-                  + f") | seconds per submission, --jobs 1 (goal <= {GRADING_GOAL_S:g}) | submissions |",
+                  + f") | seconds per submission, --jobs 1 (goal <= {result['grading'][0].get('goal', GRADING_GOAL_S):g}) | submissions |",
                   "|---|---:|---:|"]
-        if all("cpu_s_per_submission" in r for r in result["grading"]):  # runs before 2026-12-03 have no CPU figure
+        if all("next_s_per_submission" in r for r in result["grading"]):  # runs before 2026-12-07: no such figure
+            lines[-2] = (f"| autograding (`dlcourse grade --jobs 1`, sandbox {'on' if th['sandbox'] else 'off'}) | "
+                         "first submission, s | CPU s | each further one, s "
+                         f"(goal <= {GRADING_GOAL_S:g}) | CPU s (goal <= {GRADING_GOAL_S:g}) | "
+                         "whole batch, s per submission | submissions |")
+            lines[-1] = "|---|---:|---:|---:|---:|---:|---:|"
+            lines += [f"| {r['chapter']} | {r['first_s']:.1f} | {r['first_cpu_s']:.1f} | "
+                      f"{r['next_s_per_submission']:.1f} | {r['next_cpu_s_per_submission']:.1f} | "
+                      f"{r['seconds_per_submission']:.1f} | {r['copies']} |" for r in result["grading"]]
+        elif all("cpu_s_per_submission" in r for r in result["grading"]):  # runs before 2026-12-03 have no CPU figure
             lines[-2] = lines[-2].replace(" | submissions |", " | CPU s per submission | submissions |")
             lines[-1] = "|---|---:|---:|---:|"
             lines += [f"| {r['chapter']} | {r['seconds_per_submission']:.1f} | {r['cpu_s_per_submission']:.1f} | "
@@ -470,7 +485,10 @@ def main(argv=None):
         grading_rows, throughput = time_grading(notebooks.chapter_ids())
         print(f"\n{'autograding (dlcourse grade)':<28} {'s/submission':>13}")
         for r in grading_rows:
-            print(f"{r['chapter']:<28} {r['seconds_per_submission']:>13.1f} {r['cpu_s_per_submission']:>7.1f} CPU s")
+            print(f"{r['chapter']:<28} {r['seconds_per_submission']:>13.1f} {r['cpu_s_per_submission']:>7.1f} CPU s; "
+                  f"first {r['first_s']:.1f} s ({r['first_cpu_s']:.1f} CPU s), each further one "
+                  f"{r['next_s_per_submission']:.1f} s ({r['next_cpu_s_per_submission']:.1f} CPU s), goal <= {r['goal']:g}: "
+                  f"{'met' if r['met'] else 'MISSED'}")
         print(f"throughput on {throughput['chapter']} ({throughput['submissions']} submissions, sandbox "
               f"{'on' if throughput['sandbox'] else 'off'}): {throughput['jobs1_per_min']:.1f}/min with --jobs 1, "
               f"{throughput['jobs2_per_min']:.1f}/min with --jobs 2, speed-up {throughput['speedup']:.2f}x; "
