@@ -350,6 +350,9 @@ FORWARD = [
         h_seq[:, t] = h
     return h_seq, h, c
 '''), says=("h0 and c0", "swapped")),
+    Mistake("lstm_forward", "h-T-c-T-swapped", _fwd(_LOOP + '''
+    return h_seq, c, h
+'''), says=("h_T and c_T swapped", "(h_seq, h_T, c_T)"), origin="learner"),
     Mistake("lstm_forward", "h-seq-only", _fwd(_LOOP + '''
     return h_seq
 '''), says=("tuple", "h_seq, h_T, c_T")),
@@ -530,6 +533,11 @@ _GATES = '''
 '''
 
 GRU = [
+    Mistake("gru_forward", "ignores-h0", _gru(_GATES + '''
+        h_cand = np.tanh(xw[:, t, 2 * H:] + r * hu[:, 2 * H:])
+        h = z * h + (1.0 - z) * h_cand
+''', head=_GRU_HEAD.replace("h = np.zeros((N, H)) if h0 is None else h0", "h = np.zeros((N, H))")),
+            says=("h0 ignored",), origin="learner"),
     Mistake("gru_forward", "z-keeps-candidate", _gru(_GATES + '''
         h_cand = np.tanh(xw[:, t, 2 * H:] + r * hu[:, 2 * H:])
         h = (1.0 - z) * h + z * h_cand
