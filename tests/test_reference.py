@@ -223,3 +223,91 @@ def test_keras_gpt_is_chapter_5_s_model():
     a, b = model(ids).numpy(), model(changed).numpy()
     np.testing.assert_array_equal(a[:, :-1], b[:, :-1])
     assert np.abs(a[:, -1] - b[:, -1]).max() > 1e-6
+
+
+# ----------------------------------------------------------------------------
+# reference.cached: a reference computed once per process, bit for bit the same as computed again
+
+
+@pytest.fixture
+def empty_cache():
+    reference.clear_cache()
+    yield
+    reference.clear_cache()
+
+
+def _define(source):
+    """Run ``source`` as the grader runs a given cell (a fresh namespace each time, as after its reset)."""
+    ns = {"np": np, "reference": reference}
+    exec(compile(source, "<given cell>", "exec"), ns)
+    return ns
+
+
+KERAS_DENSE = '''
+@reference.cached
+def keras_dense(x, W, b):
+    return reference.dense(W, b)(x).numpy()
+'''
+
+
+def test_a_cached_keras_reference_is_computed_once_and_equals_a_fresh_computation(tf, rng, empty_cache):
+    x, W, b = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=2)
+    first = _define(KERAS_DENSE)["keras_dense"](x, W, b)
+    first[0, 0] = 1e9  # a test that changes its copy changes nothing kept
+    again = _define(KERAS_DENSE)["keras_dense"](x.copy(), W.copy(), b.copy())  # the given cell run again, equal inputs
+    assert reference.cache_info()["misses"] == 1 and reference.cache_info()["hits"] == 1
+    again[0, 1] = 1e9  # and neither does a change to a copy handed out from the cache
+    again = _define(KERAS_DENSE)["keras_dense"](x, W, b)
+    np.testing.assert_array_equal(again, reference.dense(W, b)(x).numpy())  # what Keras computes, not the 1e9
+    np.testing.assert_allclose(again, x @ W + b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("change", ["a value", "the dtype", "the shape", "-0.0", "a keyword", "a scalar's dtype"])
+def test_different_arguments_are_computed_again(change, empty_cache):
+    ns = _define("@reference.cached\ndef f(a, scale=1.0):\n    return np.asarray(a, np.float64) * scale + 0.0\n")
+    a = np.zeros((2, 3))
+    ns["f"](a)
+    other = {"a value": (np.ones((2, 3)),), "the dtype": (a.astype(np.float32),), "the shape": (a.reshape(3, 2),),
+             "-0.0": (-a,), "a scalar's dtype": (a, np.float32(1.0))}.get(change, (a,))
+    kwargs = {"scale": 2.0} if change == "a keyword" else {}
+    ns["f"](*other, **kwargs)
+    assert reference.cache_info()["misses"] == 2 and reference.cache_info()["uncached"] == 0, change
+
+
+@pytest.mark.parametrize("edit", ["its code", "a constant it names", "a helper it calls"])
+def test_a_function_that_computes_something_else_is_not_served_the_old_result(edit, empty_cache):
+    source = "EPS = 1e-7\ndef helper(a):\n    return a + 1\n@reference.cached\ndef f(a):\n    return helper(a) * 2 + EPS\n"
+    edited = {"its code": source.replace("* 2", "* 3"), "a constant it names": source.replace("1e-7", "1e-3"),
+              "a helper it calls": source.replace("a + 1", "a + 5")}[edit]
+    a = np.arange(3.0)
+    before = _define(source)["f"](a)
+    after = _define(edited)["f"](a)
+    assert reference.cache_info()["misses"] == 2 and not np.array_equal(before, after), edit
+
+
+def test_a_call_with_something_other_than_plain_data_is_only_run(empty_cache):
+    ns = _define("@reference.cached\ndef draw(r, n):\n    return r.normal(size=n)\n")
+    a, b = ns["draw"](np.random.default_rng(0), 3), ns["draw"](np.random.default_rng(1), 3)
+    assert not np.array_equal(a, b)  # a generator is no key: a cached first draw would have come back
+    assert reference.cache_info() == {"hits": 0, "misses": 0, "uncached": 2, "entries": 0, "bytes": 0}
+
+
+def test_a_result_that_is_not_plain_data_is_not_kept(tf, empty_cache):
+    ns = _define("@reference.cached\ndef layer(n):\n    return reference.keras().layers.Dense(n)\n")
+    assert ns["layer"](2) is not ns["layer"](2)  # a layer could change after the call: never handed out twice
+    assert reference.cache_info()["entries"] == 0
+
+
+def test_the_cache_keeps_at_most_its_bytes_dropping_the_least_recently_used(monkeypatch, empty_cache):
+    monkeypatch.setattr(reference, "CACHE_BYTES", 3 * 8000)
+    ns = _define("@reference.cached\ndef f(i):\n    return np.full(1000, float(i))\n")  # 8,000 bytes each
+    for i in (0, 1, 2):
+        ns["f"](i)
+    ns["f"](0)  # used again: now the most recent
+    ns["f"](3)  # 1 goes
+    assert reference.cache_info()["entries"] == 3 and reference.cache_info()["bytes"] == 3 * 8000
+    misses = reference.cache_info()["misses"]
+    ns["f"](0), ns["f"](2), ns["f"](3)
+    assert reference.cache_info()["misses"] == misses
+    ns["f"](1)
+    assert reference.cache_info()["misses"] == misses + 1

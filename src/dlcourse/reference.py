@@ -11,9 +11,14 @@ the weight and the expected layout.
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
+import hashlib
 import os
 import random
 import sys
+import types
+from collections import OrderedDict
 
 import numpy as np
 
@@ -39,6 +44,9 @@ __all__ = [
     "load_weights",
     "keras_block",
     "keras_gpt",
+    "cached",
+    "cache_info",
+    "clear_cache",
 ]
 
 
@@ -477,3 +485,165 @@ def keras_gpt(params, num_heads, **options):
     model = KerasGPT(V, T_max, D, num_heads, p0["Wq"].shape[2], p0["W1"].shape[1], len(params["blocks"]), **options)
     load_weights(model.variables_by_key(), params)
     return model
+
+
+# ----------------------------------------------------------------------------
+# Reference results computed once per process
+
+
+class _Unkeyable(TypeError):
+    """A value that is not plain data (a layer, a generator, a lambda): the call is not cached."""
+
+
+#: Results of ``cached`` functions: key -> (result, bytes). Module state, so it outlives the grader's namespace
+#: reset (``grading.proxy.reset_namespace``) and the given cells' re-runs, which define the functions again.
+_CACHE: OrderedDict = OrderedDict()
+CACHE_BYTES = 256 * 2**20  # the least recently used results go beyond this
+_STATS = {"hits": 0, "misses": 0, "uncached": 0}
+_PLAIN = (bool, int, float, complex, str, bytes, type(None))
+
+
+def _feed(h, x, seen=None) -> None:
+    """Add plain data ``x`` to the hash ``h``, its type and shape included; raise _Unkeyable for anything else."""
+    if isinstance(x, np.ndarray) or isinstance(x, np.generic):
+        a = np.asarray(x)
+        if a.dtype.hasobject:
+            raise _Unkeyable("object array")
+        h.update(f"A{a.dtype.str}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    elif isinstance(x, _PLAIN):
+        h.update(f"{type(x).__name__}:{x!r};".encode())
+    elif isinstance(x, (tuple, list)):
+        h.update(f"{type(x).__name__}{len(x)}(".encode())
+        for item in x:
+            _feed(h, item, seen)
+        h.update(b")")
+    elif isinstance(x, dict):
+        h.update(f"dict{len(x)}(".encode())
+        for k in sorted(x, key=repr):
+            _feed(h, k, seen)
+            _feed(h, x[k], seen)
+        h.update(b")")
+    elif isinstance(x, types.FunctionType):
+        _feed_function(h, x, seen if seen is not None else set())
+    else:
+        raise _Unkeyable(type(x).__name__)
+
+
+def _feed_code(h, code: types.CodeType) -> None:
+    h.update(code.co_code)
+    h.update(repr(code.co_names).encode())
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _feed_code(h, const)
+        else:
+            h.update(repr(const).encode())
+
+
+def _feed_function(h, fn: types.FunctionType, seen: set) -> None:
+    """What a function computes: its code, defaults and closure, and the globals it names that are plain data or
+    functions themselves (a constant such as EPS, a helper it calls); modules and classes are left out."""
+    if id(fn) in seen:
+        return
+    seen.add(id(fn))
+    h.update(fn.__qualname__.encode())
+    _feed_code(h, fn.__code__)
+    _feed(h, (fn.__defaults__, fn.__kwdefaults__), seen)
+    for cell in fn.__closure__ or ():
+        _feed_named(h, "", cell.cell_contents, seen)
+    names = set(fn.__code__.co_names)
+    for const in fn.__code__.co_consts:  # the names used by its nested functions and lambdas
+        if isinstance(const, types.CodeType):
+            names.update(const.co_names)
+    for name in sorted(names):
+        _feed_named(h, name, fn.__globals__.get(name), seen)
+
+
+def _feed_named(h, name: str, value, seen: set) -> None:
+    """A global or closure value of a cached function: plain data and functions count; modules, classes and
+    other objects (a Keras strategy, ``tf``) are left out."""
+    if isinstance(value, (np.ndarray, np.generic, *_PLAIN[:-1], types.FunctionType)):
+        h.update(name.encode())
+        try:
+            _feed(h, value, seen)
+        except _Unkeyable:  # an object array
+            h.update(b"?")
+
+
+def _nbytes(x) -> int:
+    if isinstance(x, np.ndarray):
+        return x.nbytes
+    if isinstance(x, (tuple, list)):
+        return sum(_nbytes(i) for i in x)
+    if isinstance(x, dict):
+        return sum(_nbytes(i) for i in x.values())
+    return 64
+
+
+def _is_result(x) -> bool:
+    """Plain data that a copy can hand out safely: NumPy arrays and scalars, numbers, strings, and tuples, lists
+    and dicts of those (not a Keras layer or a tensor, which could change after the call)."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return not np.asarray(x).dtype.hasobject
+    if isinstance(x, _PLAIN):
+        return True
+    if isinstance(x, (tuple, list)):
+        return all(_is_result(i) for i in x)
+    if isinstance(x, dict):
+        return all(isinstance(k, _PLAIN) and _is_result(v) for k, v in x.items())
+    return False
+
+
+def cached(fn):
+    """Decorator: compute a reference once per process for the same arguments, bit for bit.
+
+    For a **pure** reference: its result depends on its arguments only (a Keras layer built in it has every weight
+    set from them; no global random state), and it returns plain data (NumPy arrays, numbers, tuples, lists and
+    dicts of those). The key is the exact bytes, dtypes and shapes of the arguments, and what the function computes:
+    its code, defaults, closure, and the plain constants and functions it names. A call with anything else as an
+    argument (a layer, a generator) is not cached, only run. Each call returns its own copy of the result.
+
+    The results are kept in this module, so they outlive the grader kernel's reset between phases and between
+    submissions, and a given cell that defines the function again: a visible test part that the hidden phase runs
+    again, and every further submission of a batch or of the warm self-check service, reuse them. Only trusted
+    code runs in the grader's kernel, and a student's function is never an argument here (its results can be:
+    the key is then their bytes). At most ``CACHE_BYTES`` of results are kept, the least recently used dropped.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        h = hashlib.blake2b(digest_size=20)
+        try:
+            _feed_function(h, fn, set())
+            _feed(h, (args, kwargs))
+        except _Unkeyable:
+            _STATS["uncached"] += 1
+            return fn(*args, **kwargs)
+        key = h.digest()
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            _STATS["hits"] += 1
+            return copy.deepcopy(_CACHE[key][0])
+        result = fn(*args, **kwargs)
+        _STATS["misses"] += 1
+        if _is_result(result):
+            size = _nbytes(result)
+            _CACHE[key] = (copy.deepcopy(result), size)
+            total = sum(s for _, s in _CACHE.values())
+            while total > CACHE_BYTES and _CACHE:
+                total -= _CACHE.popitem(last=False)[1][1]
+        return result
+
+    return wrapper
+
+
+def cache_info() -> dict:
+    """{"hits", "misses", "uncached", "entries", "bytes"} of ``cached`` since this process started (or the last
+    ``clear_cache``)."""
+    return {**_STATS, "entries": len(_CACHE), "bytes": sum(s for _, s in _CACHE.values())}
+
+
+def clear_cache() -> None:
+    """Forget every cached result and the counts."""
+    _CACHE.clear()
+    _STATS.update(hits=0, misses=0, uncached=0)
