@@ -274,6 +274,17 @@ def test_different_arguments_are_computed_again(change, empty_cache):
     assert reference.cache_info()["misses"] == 2 and reference.cache_info()["uncached"] == 0, change
 
 
+@pytest.mark.parametrize("first, second, call", [
+    ("def f(x):\n    return x * 1 + 23\n", "def f(x):\n    return x * 12 + 3\n", {"x": 1.0}),  # constants run together
+    ("def f(a, b):\n    return a - b\n", "def f(b, a):\n    return b - a\n", {"a": 1.0, "b": 2.0}),  # parameter names
+])
+def test_functions_with_the_same_bytecode_shape_are_told_apart(first, second, call, empty_cache):
+    """Found by a second review: the constants' reprs joined without separators, and the parameter names left out."""
+    f1 = _define("@reference.cached\n" + first)["f"](**call)
+    f2 = _define("@reference.cached\n" + second)["f"](**call)
+    assert f1 != f2 and reference.cache_info()["misses"] == 2
+
+
 @pytest.mark.parametrize("edit", ["its code", "a constant it names", "a helper it calls"])
 def test_a_function_that_computes_something_else_is_not_served_the_old_result(edit, empty_cache):
     source = "EPS = 1e-7\ndef helper(a):\n    return a + 1\n@reference.cached\ndef f(a):\n    return helper(a) * 2 + EPS\n"

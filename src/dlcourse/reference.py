@@ -531,13 +531,19 @@ def _feed(h, x, seen=None) -> None:
 
 
 def _feed_code(h, code: types.CodeType) -> None:
+    """Bytecode, names, parameter names and counts, and each constant with its type and length (so that the
+    constants 1, 23 and 12, 3 differ)."""
     h.update(code.co_code)
-    h.update(repr(code.co_names).encode())
+    h.update(repr((code.co_names, code.co_varnames, code.co_argcount, code.co_posonlyargcount,
+                   code.co_kwonlyargcount, code.co_flags)).encode())
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
+            h.update(b"C(")
             _feed_code(h, const)
+            h.update(b")")
         else:
-            h.update(repr(const).encode())
+            text = f"{type(const).__name__}:{const!r}"
+            h.update(f"{len(text)}:{text};".encode())
 
 
 def _feed_function(h, fn: types.FunctionType, seen: set) -> None:
