@@ -126,9 +126,12 @@ def test_the_same_markdown_and_code_are_rendered_once_and_a_change_is_rendered_a
     feedback._markdown_html_kept.cache_clear()
     feedback._HIGHLIGHTED.clear()
 
-    def page(markdown, code):
+    folders = iter(range(100))
+
+    def page(markdown, code):  # each in a folder of its own, as each submission is graded
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(markdown), nbformat.v4.new_code_cell(code)])
-        return _course_html_exporter().from_notebook_node(nb, resources=RESOURCES)[0]
+        resources = {**RESOURCES, "metadata": {"path": f"/tmp/dlg-{next(folders)}"}}
+        return _course_html_exporter().from_notebook_node(nb, resources=resources)[0]
 
     first = page("The loss $L = y^2$", "loss = y ** 2")
     again = page("The loss $L = y^2$", "loss = y ** 2")

@@ -132,9 +132,11 @@ class MathMLRenderer(IPythonRenderer):
         return latex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
 
 
-#: A cell's source longer than this is rendered (or highlighted) each time, not kept: the caches below hold a chapter's
-#: own cells, which every submission's feedback shows again, not whatever a student pasted.
-CACHE_CHARS = 100_000
+#: A cell's source longer than this is rendered (or highlighted) each time, not kept: the caches below are for a
+#: chapter's own cells, which every submission's feedback shows again. With at most 2,048 Markdown and 1,024 code
+#: entries, a class's own cells cannot pin more than about 250 MB (a second review found 100,000 characters and 4,096
+#: entries could pin gigabytes).
+CACHE_CHARS = 10_000
 
 
 @jinja2.pass_context
@@ -150,7 +152,7 @@ def markdown2html_mathml(context, source: str) -> str:
     attachments = cell.get("attachments") or {}
     if attachments or len(source) > CACHE_CHARS:
         return _markdown_html(source, path, attachments)
-    return _markdown_html_kept(source, path)
+    return _markdown_html_kept(source)
 
 
 def _markdown_html(source: str, path: str, attachments: dict | None = None) -> str:
@@ -159,8 +161,10 @@ def _markdown_html(source: str, path: str, attachments: dict | None = None) -> s
 
 
 @functools.lru_cache(maxsize=2048)
-def _markdown_html_kept(source: str, path: str) -> str:
-    return _markdown_html(source, path)
+def _markdown_html_kept(source: str) -> str:
+    """Without attachments the folder is not read (nbconvert's renderer reads it only to embed images, which the
+    feedback does not), so the key is the source alone: each submission is graded in a folder of its own."""
+    return _markdown_html(source, "")
 
 
 class Highlight2HTML(_Highlight2HTML):
@@ -178,13 +182,13 @@ class Highlight2HTML(_Highlight2HTML):
                                                                   self.extra_formatter_options.items())), self)
 
 
-_HIGHLIGHTED: dict = {}  # (source, language, magics language, formatter options) -> HTML; the oldest go past 4096
+_HIGHLIGHTED: dict = {}  # (source, language, magics language, formatter options) -> HTML; the oldest go past 1024
 
 
 def _highlighted(source, language, magics, options, highlighter) -> str:
     key = (source, language, magics, options)
     if key not in _HIGHLIGHTED:
-        if len(_HIGHLIGHTED) >= 4096:
+        if len(_HIGHLIGHTED) >= 1024:
             _HIGHLIGHTED.pop(next(iter(_HIGHLIGHTED)))
         _HIGHLIGHTED[key] = _Highlight2HTML.__call__(highlighter, source, language,
                                                      {"magics_language": magics} if magics else None)
