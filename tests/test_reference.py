@@ -262,6 +262,17 @@ def test_a_cached_keras_reference_is_computed_once_and_equals_a_fresh_computatio
     np.testing.assert_allclose(again, x @ W + b, rtol=1e-12)
 
 
+@pytest.mark.parametrize("first, second", [
+    ((np.float32(1.0),), (np.float64(1.0),)),  # a scalar's dtype
+    ((np.float64(1.0),), (np.array(1.0),)),  # a NumPy scalar and a 0-d array
+    (({"a": 1.0, "b": 2.0},), ({"b": 2.0, "a": 1.0},)),  # a dict's order, which list(d.values()) sees
+    (("1", "23"), ("12", "3")),  # texts that run together
+])
+def test_arguments_that_look_alike_are_told_apart(first, second, empty_cache):
+    ns = _define("@reference.cached\ndef f(*args):\n    return repr(args)\n")
+    assert ns["f"](*first) != ns["f"](*second) and reference.cache_info()["misses"] == 2
+
+
 @pytest.mark.parametrize("change", ["a value", "the dtype", "the shape", "-0.0", "a keyword", "a scalar's dtype"])
 def test_different_arguments_are_computed_again(change, empty_cache):
     ns = _define("@reference.cached\ndef f(a, scale=1.0):\n    return np.asarray(a, np.float64) * scale + 0.0\n")

@@ -169,9 +169,8 @@ def _markdown_html_kept(source: str) -> str:
 
 class Highlight2HTML(_Highlight2HTML):
     """nbconvert's ``highlight_code`` filter, each code cell highlighted once per process (``_highlighted``): a
-    chapter's given and test cells, most of a feedback page's code, are the same in every submission. Set as
-    ``c.HTMLExporter.filters["highlight_code"]``; nbconvert makes one with the notebook's lexer when it is unset,
-    this one uses nbconvert's default lexer, ``ipython3``, every course notebook's."""
+    chapter's given and test cells, most of a feedback page's code, are the same in every submission.
+    ``FeedbackExporter`` makes one with the notebook's lexer, as HTMLExporter makes nbconvert's."""
 
     def __call__(self, source, language=None, metadata=None):
         language = language or self.pygments_lexer
@@ -243,7 +242,8 @@ def _sanitize_outputs_class():
                 for out in cell.outputs:  # alt text, as nbconvert's pass would add it (FeedbackExporter)
                     for mime in [m for m in out.get("data", {}) if m.startswith("image/")]:
                         meta = out.setdefault("metadata", {})
-                        if not (meta.get(mime) or {}).get("alt") and not meta.get("alt") and not cell.metadata.get("alt"):
+                        if (meta.get(mime) or {}).get("alt") is None and meta.get("alt") is None \
+                                and cell.metadata.get("alt") is None:  # an alt="" (a decorative image) is kept
                             meta.setdefault(mime, {})["alt"] = NO_ALT
             elif cell.cell_type == "raw":
                 cell.source = sanitize(cell.source)

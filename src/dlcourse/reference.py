@@ -509,10 +509,10 @@ def _feed(h, x, seen=None) -> None:
         a = np.asarray(x)
         if a.dtype.hasobject:
             raise _Unkeyable("object array")
-        h.update(f"A{a.dtype.str}{a.shape}".encode())
+        h.update(f"{type(x).__name__}{a.dtype.str}{a.shape}".encode())  # a 0-d array is not a NumPy scalar
         h.update(np.ascontiguousarray(a).tobytes())
     elif isinstance(x, _PLAIN):
-        h.update(f"{type(x).__name__}:{x!r};".encode())
+        _feed_text(h, f"{type(x).__name__}:{x!r}")
     elif isinstance(x, (tuple, list)):
         h.update(f"{type(x).__name__}{len(x)}(".encode())
         for item in x:
@@ -520,7 +520,7 @@ def _feed(h, x, seen=None) -> None:
         h.update(b")")
     elif isinstance(x, dict):
         h.update(f"dict{len(x)}(".encode())
-        for k in sorted(x, key=repr):
+        for k in x:  # in insertion order, which list(d.values()) sees
             _feed(h, k, seen)
             _feed(h, x[k], seen)
         h.update(b")")
@@ -542,8 +542,12 @@ def _feed_code(h, code: types.CodeType) -> None:
             _feed_code(h, const)
             h.update(b")")
         else:
-            text = f"{type(const).__name__}:{const!r}"
-            h.update(f"{len(text)}:{text};".encode())
+            _feed_text(h, f"{type(const).__name__}:{const!r}")
+
+
+def _feed_text(h, text: str) -> None:
+    """Length first, so that consecutive texts cannot run together ("1" then "23" is not "12" then "3")."""
+    h.update(f"{len(text)}:{text}".encode())
 
 
 def _feed_function(h, fn: types.FunctionType, seen: set) -> None:
