@@ -3,9 +3,9 @@
 Every answer cell below is whole, as a learner would leave it: the shape check ``recurrent_shapes`` and
 ``sigmoid`` come from the chapter's setup cells. Sources of the entries: the classic slips (gate order,
 a bias added twice, a transposed weight, the old cell state, in-place updates, off-by-one in time),
-PyTorch habits (its (4H, D) weights, its r, z, n GRU order), the source articles' formulas, and the two
+PyTorch habits (its (4H, D) weights, its r, z, n GRU order), the source articles' formulas, and the
 slips learners were seen to make (an ``lstm_step`` without its shape check; the articles' LSTM with only
-i, f and o doubled).
+i, f and o doubled; ``np.split`` on the batch axis; ``h0 or np.zeros(...)``).
 """
 
 from mistakes import Mistake
@@ -115,6 +115,15 @@ def rnn_forward(x, W, U, b, h0=None):
     layer.set_weights([W, U, b])
     return layer(x).numpy()
 ''', says=(_TF,)),
+    # seen in a learner's attempts (issue 24): each used to get another cause's message
+    Mistake("rnn_forward", "h0-or-zeros", _rnn('''
+    h = h0 or np.zeros((N, H))
+    out = np.empty((N, T, H))
+    for t in range(T):
+        h = np.tanh(x[:, t] @ W + h @ U + b)
+        out[:, t] = h
+    return out
+'''), says=("h0 or np.zeros", "h0 is None"), origin="learner"),
 ]
 
 # ---------------------------------------------------------------------------------------------- lstm_step
@@ -245,6 +254,14 @@ def lstm_step(x_t, h_prev, c_prev, W, U, b):
     h, (h, c) = cell(x_t, [h_prev, c_prev])
     return h.numpy(), c.numpy()
 ''', says=(_TF,)),
+    # seen in a learner's attempt (issue 24): np.split's default axis is 0, the batch; it used to get the `*` message
+    Mistake("lstm_step", "split-batch-axis", _step('''
+    i, f, g, o = np.split(x_t @ W + h_prev @ U + b, 4)
+    i, f, g, o = sigmoid(i), sigmoid(f), np.tanh(g), sigmoid(o)
+    c = f * c_prev + i * g
+    h = o * np.tanh(c)
+    return h, c
+'''), says=("np.split", "wrong axis", "axis=-1"), origin="learner"),
 ]
 
 # ---------------------------------------------------------------------------------------------- lstm_forward
@@ -389,6 +406,16 @@ def lstm_forward(x, W, U, b, h0=None, c0=None):
     layer.set_weights([W, U, b])
     return tuple(t.numpy() for t in layer(x))
 ''', says=(_TF,)),
+    # seen in a learner's attempts (issue 24): each used to get another cause's message
+    Mistake("lstm_forward", "split-batch-axis", _fwd(_LOOP.replace(
+        "i, f = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H])\n        g, o = np.tanh(a[:, 2 * H:3 * H]), sigmoid(a[:, 3 * H:])",
+        "i, f, g, o = np.split(a, 4, axis=0)\n        i, f, g, o = sigmoid(i), sigmoid(f), np.tanh(g), sigmoid(o)") + '''
+    return h_seq, h, c
+'''), says=("np.split", "wrong axis", "axis=-1"), origin="learner"),
+    Mistake("lstm_forward", "h0-or-zeros", _fwd(_LOOP.replace("np.zeros((N, H)) if h0 is None else h0", "h0 or np.zeros((N, H))")
+                                                 .replace("np.zeros((N, H)) if c0 is None else c0", "c0 or np.zeros((N, H))") + '''
+    return h_seq, h, c
+'''), says=("h0 or np.zeros", "h0 is None"), origin="learner"),
 ]
 
 # ---------------------------------------------------------------------------------------------- lstm_backward
@@ -505,6 +532,10 @@ def lstm_backward(dh_seq, x, W, U, b, h0=None, c0=None):
     return {"x": dx, "W": dW, "U": dU, "b": db, "h0": zeros if h0 is None else dh_next,
             "c0": zeros if c0 is None else dc_next}
 '''), says=("None", "zero states", "not zeros"), origin="learner"),
+    # seen in a learner's attempt (issue 24): it used to get the BPTT shape-error message
+    Mistake("lstm_backward", "h0-or-zeros", _bwd(_bwd_step()).replace(
+        "h = np.zeros((N, H)) if h0 is None else h0\n    c = np.zeros((N, H)) if c0 is None else c0",
+        "h = h0 or np.zeros((N, H))\n    c = c0 or np.zeros((N, H))"), says=("h0 or np.zeros", "h0 is None"), origin="learner"),
 ]
 
 # ---------------------------------------------------------------------------------------------- gru_forward
@@ -592,6 +623,20 @@ def gru_forward(x, W, U, b, h0=None):
     layer.set_weights([W, U, b])
     return layer(x).numpy()
 ''', says=(_TF,)),
+    # seen in a learner's attempts (issue 24): each used to get the shape-error message
+    Mistake("gru_forward", "split-batch-axis", _gru('''
+        hu = h @ U + b[1]
+        xz, xr, xh = np.split(xw[:, t], 3, axis=0)
+        hz, hr, hh = np.split(hu, 3, axis=0)
+        z, r = sigmoid(xz + hz), sigmoid(xr + hr)
+        h_cand = np.tanh(xh + r * hh)
+        h = z * h + (1.0 - z) * h_cand
+'''), says=("np.split", "wrong axis", "axis=-1"), origin="learner"),
+    Mistake("gru_forward", "h0-or-zeros", _gru(_GATES + '''
+        h_cand = np.tanh(xw[:, t, 2 * H:] + r * hu[:, 2 * H:])
+        h = z * h + (1.0 - z) * h_cand
+''', head=_GRU_HEAD.replace("np.zeros((N, H)) if h0 is None else h0", "h0 or np.zeros((N, H))")),
+            says=("h0 or np.zeros", "h0 is None"), origin="learner"),
 ]
 
 MISTAKES = RNN + STEP + FORWARD + BACKWARD + GRU
