@@ -5,7 +5,7 @@ Every answer cell below is whole, as a learner would leave it: the shape check `
 a bias added twice, a transposed weight, the old cell state, in-place updates, off-by-one in time),
 PyTorch habits (its (4H, D) weights, its r, z, n GRU order), the source articles' formulas, and the
 slips learners were seen to make (an ``lstm_step`` without its shape check; the articles' LSTM with only
-i, f and o doubled; ``np.split`` on the batch axis; ``h0 or np.zeros(...)``).
+i, f and o doubled; ``np.split`` on the batch axis; ``h0 or np.zeros(...)``; loops over time off by one).
 """
 
 from mistakes import Mistake
@@ -115,7 +115,7 @@ def rnn_forward(x, W, U, b, h0=None):
     layer.set_weights([W, U, b])
     return layer(x).numpy()
 ''', says=(_TF,)),
-    # seen in a learner's attempts (issue 24): each used to get another cause's message
+    # seen in a learner's attempts (issue 24): each used to get another cause's message, or the generic mismatch
     Mistake("rnn_forward", "h0-or-zeros", _rnn('''
     h = h0 or np.zeros((N, H))
     out = np.empty((N, T, H))
@@ -124,6 +124,22 @@ def rnn_forward(x, W, U, b, h0=None):
         out[:, t] = h
     return out
 '''), says=("h0 or np.zeros", "h0 is None"), origin="learner"),
+    Mistake("rnn_forward", "skips-last-step", _rnn('''
+    h = np.zeros((N, H)) if h0 is None else h0
+    out = np.zeros((N, T, H))
+    for t in range(T - 1):
+        h = np.tanh(x[:, t] @ W + h @ U + b)
+        out[:, t] = h
+    return out
+'''), says=("skipped the last time step", "range(T)"), origin="learner"),
+    Mistake("rnn_forward", "skips-first-step", _rnn('''
+    h = np.zeros((N, H)) if h0 is None else h0
+    out = np.zeros((N, T, H))
+    for t in range(1, T):
+        h = np.tanh(x[:, t] @ W + h @ U + b)
+        out[:, t] = h
+    return out
+'''), says=("skipped the first time step", "t = 0"), origin="learner"),
 ]
 
 # ---------------------------------------------------------------------------------------------- lstm_step
@@ -406,7 +422,7 @@ def lstm_forward(x, W, U, b, h0=None, c0=None):
     layer.set_weights([W, U, b])
     return tuple(t.numpy() for t in layer(x))
 ''', says=(_TF,)),
-    # seen in a learner's attempts (issue 24): each used to get another cause's message
+    # seen in a learner's attempts (issue 24): each used to get another cause's message, or the generic mismatch
     Mistake("lstm_forward", "split-batch-axis", _fwd(_LOOP.replace(
         "i, f = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H])\n        g, o = np.tanh(a[:, 2 * H:3 * H]), sigmoid(a[:, 3 * H:])",
         "i, f, g, o = np.split(a, 4, axis=0)\n        i, f, g, o = sigmoid(i), sigmoid(f), np.tanh(g), sigmoid(o)") + '''
@@ -416,6 +432,16 @@ def lstm_forward(x, W, U, b, h0=None, c0=None):
                                                  .replace("np.zeros((N, H)) if c0 is None else c0", "c0 or np.zeros((N, H))") + '''
     return h_seq, h, c
 '''), says=("h0 or np.zeros", "h0 is None"), origin="learner"),
+    Mistake("lstm_forward", "skips-last-step", _fwd(_LOOP.replace("range(T)", "range(T - 1)") + '''
+    return h_seq, h, c
+'''), says=("skipped the last time step", "range(T)"), origin="learner"),
+    Mistake("lstm_forward", "skips-first-step", _fwd(_LOOP.replace("range(T)", "range(1, T)") + '''
+    return h_seq, h, c
+'''), says=("skipped the first time step", "t = 0"), origin="learner"),
+    Mistake("lstm_forward", "stores-previous-state", _fwd(_LOOP.replace(
+        "        h = o * np.tanh(c)\n        h_seq[:, t] = h\n", "        h_seq[:, t] = h\n        h = o * np.tanh(c)\n") + '''
+    return h_seq, h, c
+'''), says=("one step late", "after the step's update"), origin="learner"),
 ]
 
 # ---------------------------------------------------------------------------------------------- lstm_backward
@@ -623,7 +649,7 @@ def gru_forward(x, W, U, b, h0=None):
     layer.set_weights([W, U, b])
     return layer(x).numpy()
 ''', says=(_TF,)),
-    # seen in a learner's attempts (issue 24): each used to get the shape-error message
+    # seen in a learner's attempts (issue 24): each used to get the shape-error message, or the generic mismatch
     Mistake("gru_forward", "split-batch-axis", _gru('''
         hu = h @ U + b[1]
         xz, xr, xh = np.split(xw[:, t], 3, axis=0)
@@ -637,6 +663,20 @@ def gru_forward(x, W, U, b, h0=None):
         h = z * h + (1.0 - z) * h_cand
 ''', head=_GRU_HEAD.replace("np.zeros((N, H)) if h0 is None else h0", "h0 or np.zeros((N, H))")),
             says=("h0 or np.zeros", "h0 is None"), origin="learner"),
+    Mistake("gru_forward", "skips-last-step", _gru(_GATES + '''
+        h_cand = np.tanh(xw[:, t, 2 * H:] + r * hu[:, 2 * H:])
+        h = z * h + (1.0 - z) * h_cand
+''', head=_GRU_HEAD.replace("range(T)", "range(T - 1)")), says=("skipped the last time step", "range(T)"), origin="learner"),
+    Mistake("gru_forward", "skips-first-step", _gru(_GATES + '''
+        h_cand = np.tanh(xw[:, t, 2 * H:] + r * hu[:, 2 * H:])
+        h = z * h + (1.0 - z) * h_cand
+''', head=_GRU_HEAD.replace("range(T)", "range(1, T)")), says=("skipped the first time step", "t = 0"), origin="learner"),
+    Mistake("gru_forward", "stores-previous-state", _GRU_HEAD + _GATES + '''
+        h_cand = np.tanh(xw[:, t, 2 * H:] + r * hu[:, 2 * H:])
+        out[:, t] = h
+        h = z * h + (1.0 - z) * h_cand
+    return out
+''', says=("one step late", "after the step's update"), origin="learner"),
 ]
 
 MISTAKES = RNN + STEP + FORWARD + BACKWARD + GRU
