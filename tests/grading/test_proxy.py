@@ -65,3 +65,59 @@ def test_the_reset_forgets_the_last_error(shell):
     _run(shell, "__import__('dlcourse.grading.proxy', fromlist=['x']).reset_namespace()")
     assert sys.last_value is None and sys.last_traceback is None
     assert getattr(sys, "last_exc", None) is None
+
+
+class _Socket:
+    """An IOPub socket holding the given messages (lists of frames), one per poll."""
+
+    def __init__(self, messages):
+        self.messages = list(messages)
+
+    def poll(self, timeout_ms):
+        return bool(self.messages)
+
+    def recv_multipart(self, copy=True):
+        return self.messages.pop(0)
+
+
+def _kernel_reading(messages, key=b"the grader's key"):
+    """A StudentKernel whose IOPub socket holds ``messages`` and whose session signs with ``key``."""
+    from types import SimpleNamespace
+
+    from jupyter_client.session import Session
+
+    from dlcourse.grading import proxy
+
+    kernel = proxy.StudentKernel.__new__(proxy.StudentKernel)
+    kernel.kc = SimpleNamespace(session=Session(key=key), iopub_channel=SimpleNamespace(socket=_Socket(messages)))
+    return kernel
+
+
+def _frames(msg_type, content, parent_id, key=b"the grader's key"):
+    from jupyter_client.session import Session
+
+    session = Session(key=key)
+    parent = session.msg("comm_open", {})
+    parent["header"]["msg_id"] = parent_id
+    return session.serialize(session.msg(msg_type, content, parent=parent))
+
+
+def test_a_message_from_the_student_kernel_is_read_only_when_its_signature_is_the_session_s():
+    """The grader reads IOPub's frames itself (jupyter_client's get_iopub_msg costs about 1 ms a message): the
+    signature must still be checked, as Session.deserialize checks it, and a message with another parent
+    skipped without parsing the rest."""
+    from dlcourse.student import wire
+
+    good = _frames("comm_close", {"data": {"reply": "x"}}, "call-1")
+    assert _kernel_reading([good])._next_iopub("call-1") == ("comm_close", {"data": {"reply": "x"}})
+    assert _kernel_reading([good])._next_iopub("call-2") is None, "another request's message"
+    assert _kernel_reading([])._next_iopub("call-1") is None, "nothing within the poll"
+    forged = _frames("comm_close", {"data": {"reply": "x"}}, "call-1", key=b"a key the student guessed")
+    with pytest.raises(wire.WireError, match="bad signature"):
+        _kernel_reading([forged])._next_iopub("call-1")
+    not_json = good[:-1] + [b"{not json"]
+    not_json[1] = _kernel_reading([]).kc.session.sign(not_json[2:6])
+    with pytest.raises(wire.WireError, match="not JSON"):
+        _kernel_reading([not_json])._next_iopub("call-1")
+    with pytest.raises(wire.WireError, match="malformed"):
+        _kernel_reading([good[:3]])._next_iopub("call-1")

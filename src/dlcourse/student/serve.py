@@ -3,9 +3,10 @@
 Before any of the student's code runs, the grader registers ``TARGET`` as a Jupyter comm target in the
 student's kernel (``register``). A call is then a ``comm_open`` message whose data holds ``request``: base64
 of a cloudpickle of ``(name, args, kwargs, rules)``, the function's name in the student's namespace and its
-arguments (plain data and the tests' own callables), and the caller's numeric rules (``numeric_rules``). The reply is one comm message holding ``reply``:
-base64 of ``wire.encode`` of either ``{"value": ..., "inputs": [...]}`` (the result, and every array argument
-as it is after the call) or ``{"error": type name, "message": str}``.
+arguments (plain data and the tests' own callables), and the caller's numeric rules (``numeric_rules``).
+The reply is the comm's ``comm_close`` message, whose data holds ``reply``: base64 of ``wire.encode`` of
+either ``{"value": ..., "inputs": [...]}`` (the result, and every array argument as it is after the call)
+or ``{"error": type name, "message": str}``.
 
 Comm messages are handled by the kernel itself, not run as cells: the student's input transformers, AST
 transformers and cell hooks do not touch them. Everything here runs in the student's kernel, which the
@@ -56,8 +57,8 @@ def register() -> None:
 
 
 def _on_open(comm, msg) -> None:
-    comm.send({"reply": base64.b64encode(run(msg["content"]["data"]["request"])).decode("ascii")})
-    comm.close()
+    # the reply rides on the comm's close: one message on IOPub, not two (each goes through ipykernel's IOPub thread)
+    comm.close(data={"reply": base64.b64encode(run(msg["content"]["data"]["request"])).decode("ascii")})
 
 
 def run(request: str) -> bytes:
