@@ -32,7 +32,7 @@ import numpy as np
 
 from .sandbox import BLOCKED_MESSAGE
 
-__all__ = ["FRAMEWORKS", "NumpyOnly", "call", "framework_names", "framework_object"]
+__all__ = ["FRAMEWORKS", "NumpyOnly", "call", "each", "framework_names", "framework_object"]
 
 #: top-level packages a graded answer may not use
 FRAMEWORKS = ("tensorflow", "keras", "tf_keras", "torch", "jax", "jaxlib")
@@ -131,6 +131,29 @@ def call(fn, *args, hint=None, floats=None, **kwargs):
     if found:
         _raise(_numpy_only(name, f"it returned a {found}"))
     return out
+
+
+def each(fn, calls, *, hint=None, floats=None) -> list:
+    """``[call(fn, *args, hint=hint, floats=floats) for args in calls]`` (``calls``: tuples of positional
+    arguments). When graded, ``fn`` is the grader's proxy of the learner's function, and the calls go to the
+    learner's kernel in one request: a test that calls a function hundreds of times waits for one round trip,
+    not hundreds (about 4 ms each). The first call that fails raises, as in the loop."""
+    __tracebackhide__ = True
+    calls = [tuple(args) for args in calls]
+    if not callable(getattr(fn, "each", None)):
+        return [call(fn, *args, hint=hint, floats=floats) for args in calls]
+    return call(_Each(fn), calls, hint=hint, floats=floats)
+
+
+class _Each:
+    """``fn.each`` under ``fn``'s name, for ``call``'s messages."""
+
+    def __init__(self, fn):
+        self.fn, self.__name__ = fn, getattr(fn, "__name__", "your function")
+
+    def __call__(self, calls):
+        __tracebackhide__ = True
+        return self.fn.each(calls)
 
 
 def _run(fn, args, kwargs, name, hint, floats, printed):

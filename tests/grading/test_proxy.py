@@ -121,3 +121,86 @@ def test_a_message_from_the_student_kernel_is_read_only_when_its_signature_is_th
         _kernel_reading([not_json])._next_iopub("call-1")
     with pytest.raises(wire.WireError, match="malformed"):
         _kernel_reading([good[:3]])._next_iopub("call-1")
+
+
+class _InProcessKernel:
+    """A student kernel that is this process: each request runs serve.run here (its function in __main__)."""
+
+    def __init__(self):
+        self.requests = 0
+
+    def call(self, name, calls, timeout, show_output, each=False):
+        import base64
+
+        import cloudpickle
+
+        from dlcourse.grading import proxy
+        from dlcourse.student import serve, wire
+
+        self.requests += 1
+        request = base64.b64encode(cloudpickle.dumps((name, calls, proxy.numeric_rules(), each))).decode()
+        return wire.decode(serve.run(request))
+
+
+@pytest.fixture
+def student_main(monkeypatch):
+    """The learner's namespace (serve looks the graded function up in __main__)."""
+    import sys
+    import types
+
+    main = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    return main
+
+
+def test_each_sends_all_its_calls_in_one_request_and_checks_every_call_s_inputs(student_main):
+    from dlcourse import answers
+    from dlcourse.grading import proxy
+
+    def pad(n, k, s):
+        return (k - 1) // 2, k // 2 + n % s
+
+    def scale(x, c):
+        if c == 2:
+            x *= c  # the second call changes its input in place
+        return x * c
+
+    student_main.pad, student_main.scale = pad, scale
+    kernel = _InProcessKernel()
+    calls = proxy.Calls({"visible": kernel}, timeout=5)
+    fn = proxy.StudentFunction(calls, "pad", ["n", "k", "s"])
+    cases = [(n, k, s) for n in range(1, 9) for k in (1, 3) for s in (1, 2)]
+    assert answers.each(fn, cases) == [pad(*c) for c in cases] == answers.each(pad, cases)
+    assert kernel.requests == 1, "one request for all 32 calls"
+    x = np.ones(3)
+    with pytest.raises(proxy.InputModified, match="`x`"):
+        answers.each(proxy.StudentFunction(calls, "scale", ["x", "c"]), [(x, 1), (x, 2), (x, 3)])
+    assert np.array_equal(x, np.ones(3)), "the grader's own array keeps its values"
+    student_main.pad = lambda n, k, s: (0, 0) if n < 5 else (1, 2, 3)[n]
+    with pytest.raises(IndexError):
+        answers.each(fn, [(1, 3, 1), (7, 3, 1)])  # the first call that raises raises, as in a loop
+
+
+def test_a_reply_to_each_that_does_not_answer_every_call_is_refused():
+    """The student's kernel may answer ``each`` with fewer results than calls (and hope that zip drops the
+    checks of the rest): the reply's form is checked before anything is used."""
+    import base64
+    from types import SimpleNamespace
+
+    from dlcourse.student import wire
+
+    kernel = _kernel_reading([])
+    sent = []
+
+    def answer_short(msg):
+        sent.append(msg)
+        reply = base64.b64encode(wire.encode({"value": [(0, 0)], "inputs": [[]]})).decode()
+        kernel.kc.iopub_channel.socket.messages += [
+            _frames("comm_close", {"data": {"reply": reply}}, msg["header"]["msg_id"]),
+            _frames("status", {"execution_state": "idle"}, msg["header"]["msg_id"])]
+
+    kernel.kc.shell_channel = SimpleNamespace(send=answer_short)
+    kernel.pid, kernel.broken = None, ""
+    with pytest.raises(wire.WireError, match="unexpected form"):
+        kernel.call("pad", [((1, 3, 1), {}), ((2, 3, 1), {})], timeout=5, show_output=False, each=True)
+    assert sent, "the request went out"

@@ -107,11 +107,12 @@ class StudentKernel:
         except (OSError, IndexError):
             return False
 
-    def call(self, name: str, args: tuple, kwargs: dict, timeout: float, show_output: bool):
-        """Run ``name(*args, **kwargs)`` in the student's kernel; return the decoded reply (a dict)."""
+    def call(self, name: str, calls: list, timeout: float, show_output: bool, each: bool = False):
+        """Run ``name(*args, **kwargs)`` for each ``(args, kwargs)`` of ``calls`` (one, unless ``each``) in the
+        student's kernel; return the decoded reply (a dict; for ``each``, its value and inputs call by call)."""
         if self.broken:
             raise StudentKernelDied(self.broken)
-        request = base64.b64encode(cloudpickle.dumps((name, args, kwargs, numeric_rules()))).decode("ascii")
+        request = base64.b64encode(cloudpickle.dumps((name, calls, numeric_rules(), each))).decode("ascii")
         msg = self.kc.session.msg("comm_open", {"comm_id": uuid.uuid4().hex, "target_name": serve.TARGET,
                                                 "data": {"request": request}})
         self.kc.shell_channel.send(msg)
@@ -148,6 +149,9 @@ class StudentKernel:
             raise wire.WireError(f"{name}: the reply from your kernel is not base64") from None
         decoded = wire.decode(data)
         if type(decoded) is not dict or not (set(decoded) in ({"value", "inputs"}, {"error", "message"})):
+            raise wire.WireError(f"{name}: the reply from your kernel has an unexpected form")
+        if each and "value" in decoded and not all(type(decoded[k]) is list and len(decoded[k]) == len(calls)
+                                                   for k in ("value", "inputs")):
             raise wire.WireError(f"{name}: the reply from your kernel has an unexpected form")
         return decoded
 
@@ -227,14 +231,34 @@ class Calls:
 
     def run(self, name: str, params: list[str], args: tuple, kwargs: dict):
         __tracebackhide__ = True
+        reply = self._request(name, [(args, kwargs)], each=False)
+        self._check_inputs(name, params, args, kwargs, reply["inputs"])
+        return reply["value"]
+
+    def run_each(self, name: str, params: list[str], calls: list[tuple]):
+        """``[name(*args) for args in calls]`` in one request (``answers.each``); each call's inputs are checked
+        as ``run`` checks them, in order."""
+        __tracebackhide__ = True
+        calls = [(tuple(args), {}) for args in calls]
+        reply = self._request(name, calls, each=True)
+        for (args, kwargs), theirs in zip(calls, reply["inputs"]):
+            self._check_inputs(name, params, args, kwargs, theirs)
+        return reply["value"]
+
+    def _request(self, name, calls, each):
+        __tracebackhide__ = True
         hidden = self.phase == "hidden"
         try:
-            reply = self.kernels[self.phase].call(name, args, kwargs, self.timeout, show_output=not hidden)
+            reply = self.kernels[self.phase].call(name, calls, self.timeout, show_output=not hidden, each=each)
         except (StudentCodeTimeout, StudentKernelDied, wire.WireError) as err:
             _raise(err.with_traceback(None))
         if "error" in reply:
             _raise(self._error(name, reply))
-        ours, theirs = wire.array_leaves((args, kwargs)), reply["inputs"]
+        return reply
+
+    def _check_inputs(self, name, params, args, kwargs, theirs):
+        __tracebackhide__ = True
+        ours = wire.array_leaves((args, kwargs))
         changed = []
         if type(theirs) is list and len(theirs) == len(ours):
             for k, (a, b) in enumerate(zip(ours, theirs)):
@@ -246,7 +270,6 @@ class Calls:
             _raise(InputModified(f"{name} changed its input {which} in place. A graded function must leave its "
                                 "inputs unchanged: compute into new arrays (y = x * s, not x *= s), or work on a "
                                 "copy (x = x.copy())."))
-        return reply["value"]
 
     def _error(self, name, reply):
         kind, message = str(reply["error"]), str(reply["message"])
@@ -289,6 +312,11 @@ class StudentFunction:
     def __call__(self, *args, **kwargs):
         __tracebackhide__ = True  # IPython leaves the grader's frames out of the traceback: it ends at the test
         return self._calls.run(self.__name__, self._params, args, kwargs)
+
+    def each(self, calls):
+        """``[self(*args) for args in calls]``, in one trip to the student's kernel (``answers.each``)."""
+        __tracebackhide__ = True
+        return self._calls.run_each(self.__name__, self._params, list(calls))
 
     def __reduce__(self):  # passed as an argument to another graded function: the student's own, over there
         return serve.student_global, (self.__name__,)

@@ -2,11 +2,12 @@
 
 Before any of the student's code runs, the grader registers ``TARGET`` as a Jupyter comm target in the
 student's kernel (``register``). A call is then a ``comm_open`` message whose data holds ``request``: base64
-of a cloudpickle of ``(name, args, kwargs, rules)``, the function's name in the student's namespace and its
-arguments (plain data and the tests' own callables), and the caller's numeric rules (``numeric_rules``).
-The reply is the comm's ``comm_close`` message, whose data holds ``reply``: base64 of ``wire.encode`` of
-either ``{"value": ..., "inputs": [...]}`` (the result, and every array argument as it is after the call)
-or ``{"error": type name, "message": str}``.
+of a cloudpickle of ``(name, calls, rules, each)``: the function's name in the student's namespace, a list of
+``(args, kwargs)`` (plain data and the tests' own callables), the caller's numeric rules (``numeric_rules``),
+and whether the calls are ``answers.each``'s (else there is one). The reply is the comm's ``comm_close``
+message, whose data holds ``reply``: base64 of ``wire.encode`` of either ``{"value": ..., "inputs": [...]}``
+(the result, and every array argument as it is after the call; for ``each``, a list of these, call by call)
+or ``{"error": type name, "message": str}`` (the first call that raised).
 
 Comm messages are handled by the kernel itself, not run as cells: the student's input transformers, AST
 transformers and cell hooks do not touch them. Everything here runs in the student's kernel, which the
@@ -64,14 +65,19 @@ def _on_open(comm, msg) -> None:
 def run(request: str) -> bytes:
     """The encoded reply to one request."""
     try:
-        name, args, kwargs, rules = pickle.loads(base64.b64decode(request))
+        name, calls, rules, each = pickle.loads(base64.b64decode(request))
         try:
             fn = student_global(name)
         except KeyError:
             raise NameError(f"name {name!r} is not defined") from None
+        values, inputs = [], []
         with numeric_rules(rules):
-            value = fn(*args, **kwargs)
-        return wire.encode({"value": value, "inputs": wire.array_leaves((args, kwargs))})
+            for args, kwargs in calls:  # one call, or the calls of answers.each one after the other
+                values.append(fn(*args, **kwargs))
+                inputs.append(wire.array_leaves((args, kwargs)))
+        if each:
+            return wire.encode({"value": values, "inputs": inputs})
+        return wire.encode({"value": values[0], "inputs": inputs[0]})
     except BaseException as err:  # noqa: BLE001 - every failure, KeyboardInterrupt and SystemExit too, is reported
         where = _your_line(err)
         # on the same line: a test that quotes the error in its own message keeps one line (what is shown)
