@@ -378,3 +378,122 @@ def attention_backward(dout, q, k, v, mask=None):
             also={"multi_head_attention": _mha(out='''out = np.einsum("bhtd,hde->bte", o, params["Wo"])''')},
             says=("multi_head_attention", "fails its own tests", "fix that first")),
 ]
+
+# --- seen in a learner's attempts (issue 24): each used to get a raw NumPy error, another cause's message or the
+# generic mismatch ------------------------------------------------------------------------------------------------
+
+_BACKWARD_TAIL = '''
+    return dS @ k / d ** 0.5, T(dS) @ q / d ** 0.5, T(A) @ dout
+'''
+
+
+def _backward_ds(ds, ret=_BACKWARD_TAIL):
+    return _backward('''    _, A = scaled_dot_product_attention(q, k, v, mask)
+    T = lambda a: np.swapaxes(a, -1, -2)
+    dA = dout @ T(v)
+    dS = ''' + ds + ret)
+
+
+MISTAKES += [
+    # Exercise 1
+    Mistake("scaled_dot_product_attention", "torch-transpose", _sdpa(scores="q @ k.transpose(-2, -1) / d ** 0.5"),
+            says=("k.transpose(-2, -1)", "order of ALL the axes", "np.swapaxes"), origin="learner"),
+    Mistake("scaled_dot_product_attention", "softmax-without-keepdims", _sdpa(softmax='''e = np.exp(s - np.max(s, axis=-1, keepdims=True))
+    weights = e / e.sum(axis=-1)'''), says=("keepdims=True",), origin="learner"),
+    Mistake("scaled_dot_product_attention", "returns-weights-first", _sdpa(ret="return weights, weights @ v"),
+            says=("returned (weights, out)",), origin="learner"),
+    Mistake("scaled_dot_product_attention", "mask-added-as-0-1", _sdpa(masking="s = s + mask"),
+            says=("mask was added to the scores", "-inf"), origin="learner"),
+    Mistake("scaled_dot_product_attention", "tf-tutorial-mask-sign", _sdpa(masking="s = s + mask * -1e9"),
+            says=("mask * -1e9", "True = may attend"), origin="learner"),
+    Mistake("scaled_dot_product_attention", "masked-to-plus-inf", _sdpa(masking="s = np.where(mask, s, np.inf)"),
+            says=("+inf", "-np.inf"), origin="learner"),
+    Mistake("scaled_dot_product_attention", "mask-after-softmax", _sdpa(
+        masking="pass", ret="if mask is not None:\n        weights = weights * mask\n    return weights @ v, weights"),
+            says=("after the softmax", "scores"), origin="learner"),
+    Mistake("scaled_dot_product_attention", "mask-after-softmax-renormalised", _sdpa(
+        masking="pass", ret="if mask is not None:\n        weights = weights * mask\n"
+                            "        weights = weights / weights.sum(-1, keepdims=True)\n    return weights @ v, weights"),
+            says=("renormalised", "nonzero"), origin="learner"),
+    Mistake("scaled_dot_product_attention", "boolean-index-mask", _sdpa(masking="s[~np.asarray(mask, dtype=bool)] = -np.inf"),
+            says=("s[~mask]", "np.where"), origin="learner"),
+    Mistake("scaled_dot_product_attention", "global-max", _sdpa(softmax='''e = np.exp(s - np.max(s))
+    weights = e / e.sum(axis=-1, keepdims=True)'''), says=("WHOLE array", "row's maximum"), origin="learner"),
+
+    # Exercise 2
+    Mistake("causal_mask", "int-ones", '''
+def causal_mask(T):
+    return np.tril(np.ones((T, T), dtype=int))
+''', says=("int64 as you asked", "dtype=bool"), origin="learner"),
+
+    # Exercise 3
+    Mistake("multi_head_attention", "merge-heads-without-transpose", _mha(out='''B_, H_, T_, D_ = o.shape
+    out = o.reshape(B_, T_, H_ * D_) @ params["Wo"].reshape(H_ * D_, -1) + params["bo"]'''),
+            says=("merged the heads", "transpose(0, 2, 1, 3)"), origin="learner"),
+    Mistake("multi_head_attention", "split-heads-without-transpose", _mha(
+        project='''(x @ W.reshape(W.shape[0], -1) + b.reshape(-1)).reshape(x.shape[0], W.shape[1], x.shape[1], W.shape[2])'''),
+            says=("straight to (B, heads, T, key_dim)", "transpose(0, 2, 1, 3)"), origin="learner"),
+    Mistake("multi_head_attention", "no-output-projection", _mha(out="out = np.swapaxes(o, 1, 2).reshape(o.shape[0], o.shape[2], -1)"),
+            says=("forgot the output projection", "Wo"), origin="learner"),
+    Mistake("multi_head_attention", "query-scaled-twice", _mha(
+        qkv='''q = project(query, params["Wq"], params["bq"]) / params["Wq"].shape[2] ** 0.5
+    k = project(key, params["Wk"], params["bk"])
+    v = project(value, params["Wv"], params["bv"])'''), says=("scaled twice",), origin="learner"),
+    Mistake("multi_head_attention", "bias-not-broadcast", _mha(project='''np.einsum("bte,ehd->bhtd", x, W) + b'''),
+            says=("b[None, :, None, :]", "(heads, dim)"), origin="learner"),
+
+    # Exercise 4
+    Mistake("positional_encoding", "exponent-without-2", '''
+def positional_encoding(length, depth):
+    pos = np.arange(length)[:, None]
+    col = np.arange(depth)[None, :]
+    angle = pos / 10000.0 ** ((col // 2) / depth)
+    return np.where(col % 2 == 0, np.sin(angle), np.cos(angle))
+''', says=("factor 2",), origin="learner"),
+
+    # Exercise 5
+    Mistake("layer_norm", "sqrt-of-std", '''
+def layer_norm(x, gamma, beta, eps=1e-3):
+    mu = x.mean(axis=-1, keepdims=True)
+    return (x - mu) / np.sqrt(x.std(axis=-1, keepdims=True) + eps) * gamma + beta
+''', says=("square root of the standard deviation", "sqrt(var + eps)"), origin="learner"),
+
+    # Exercise 6
+    Mistake("attention_backward", "jacobian-diagonal", _backward_ds("A * (1 - A) * dA"),
+            says=("diagonal of its Jacobian", "rowsum(dA * A)"), origin="learner"),
+    Mistake("attention_backward", "rowsum-of-dA", _backward_ds("A * (dA - np.sum(dA, axis=-1, keepdims=True))"),
+            says=("not of dA alone",), origin="learner"),
+    Mistake("attention_backward", "rowsum-over-queries", _backward_ds("A * (dA - np.sum(dA * A, axis=-2, keepdims=True))"),
+            says=("LAST axis", "axis=-2"), origin="learner"),
+    Mistake("attention_backward", "divided-by-d", _backward_ds("A * (dA - np.sum(dA * A, axis=-1, keepdims=True))", '''
+    return dS @ k / d, T(dS) @ q / d, T(A) @ dout
+'''), says=("divided by d", "sqrt(d)"), origin="learner"),
+    Mistake("attention_backward", "dk-transposed", _backward_ds("A * (dA - np.sum(dA * A, axis=-1, keepdims=True))", '''
+    return dS @ k / d ** 0.5, T(q) @ dS / d ** 0.5, T(A) @ dout
+'''), says=("transpose of dk", "q^T dS"), origin="learner"),
+
+    # Exercise 7
+    Mistake("encoder_block", "pytorch-linear-transposed", _block('''    a, _ = multi_head_attention(x, x, p, num_heads, mask=mask)
+    h = layer_norm(x + a, p["gamma1"], p["beta1"])
+    f = np.maximum(0.0, h @ p["W1"].T + p["b1"]) @ p["W2"].T + p["b2"]
+    return layer_norm(h + f, p["gamma2"], p["beta2"])
+'''), says=("no transpose", "nn.Linear"), origin="learner"),
+    Mistake("encoder_block", "mask-passed-as-key", _block('''    a, _ = multi_head_attention(x, x, p, num_heads, mask)
+    h = layer_norm(x + a, p["gamma1"], p["beta1"])
+    f = np.maximum(0.0, h @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
+    return layer_norm(h + f, p["gamma2"], p["beta2"])
+'''), says=("`key`", "mask=mask"), origin="learner"),
+    Mistake("encoder_block", "no-first-residual", _block(_BLOCK_RIGHT_BODY.replace("layer_norm(x + a,", "layer_norm(a,")),
+            says=("first sublayer has no residual",), origin="learner"),
+    Mistake("encoder_block", "no-second-residual", _block(_BLOCK_RIGHT_BODY.replace("layer_norm(h + f,", "layer_norm(f,")),
+            says=("second sublayer has no residual",), origin="learner"),
+    Mistake("encoder_block", "relu-after-w2", _block(_BLOCK_RIGHT_BODY.replace(
+        'f = np.maximum(0.0, h @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]',
+        'f = np.maximum(0.0, np.maximum(0.0, h @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"])')),
+            says=("ReLU after W2",), origin="learner"),
+    Mistake("encoder_block", "first-layer-norm-twice", _block(_BLOCK_RIGHT_BODY.replace('p["gamma2"], p["beta2"]', 'p["gamma1"], p["beta1"]')),
+            says=("both layer_norms use gamma1, beta1",), origin="learner"),
+    Mistake("encoder_block", "returns-the-weights-too", _block(_BLOCK_RIGHT_BODY.replace("a, _ =", "a, w =").replace(
+        'return layer_norm(h + f, p["gamma2"], p["beta2"])', 'return layer_norm(h + f, p["gamma2"], p["beta2"]), w')),
+            says=("return only the block's output",), origin="learner"),
+]
