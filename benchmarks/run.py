@@ -178,6 +178,43 @@ CHECK_GOAL_S = 8.0  # `dlcourse check` of a solved notebook, cold (no warm servi
 WARM_CHECK_GOAL_S = 3.0  # the same check through JupyterLab's warm service ("Check my grade"), every chapter
 
 
+def time_round_trip(calls=500, warmup=20):
+    """One call of a graded function through the grader's proxy (``proxy.StudentKernel.call``) to a kernel that
+    answers as a student's does (``serve.register``), without the sandbox: wall and the grader's CPU ms a call,
+    the median of 5 runs of ``calls`` calls of a three-array update, and the load when it started."""
+    import numpy as np
+    from jupyter_client import KernelManager
+
+    from dlcourse.grading import proxy
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        kc.execute_interactive("from dlcourse.student import serve; serve.register()\n"
+                               "def update(w, g, v, lr, m):\n    v = m * v - lr * g\n    return w + v, v",
+                               timeout=60, output_hook=lambda msg: None)
+        kernel = proxy.StudentKernel(km.connection_file, None)
+        w = np.ones((2, 3))
+        request = [((w, w, w, 0.1, 0.9), {})]
+        for _ in range(warmup):
+            kernel.call("update", request, 10, show_output=False)
+        load, runs = os.getloadavg()[0], []
+        for _ in range(5):
+            start, cpu = time.perf_counter(), time.process_time()
+            for _ in range(calls):
+                kernel.call("update", request, 10, show_output=False)
+            runs.append(((time.perf_counter() - start) / calls * 1e3, (time.process_time() - cpu) / calls * 1e3))
+        kernel.kc.stop_channels()
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    runs.sort()
+    return {"calls": calls, "wall_ms": runs[2][0], "grader_cpu_ms": sorted(r[1] for r in runs)[2], "load_average": load}
+
+
 def _cpu_now() -> float:
     """CPU seconds so far of this process and of its children that have ended (kernels included)."""
     import resource
@@ -495,6 +532,13 @@ def main(argv=None):
               f"{throughput['cluster2_per_min']:.1f}/min on 2 Dask workers, {throughput['cluster_vs_jobs2']:.2f}x "
               "--jobs 2 (goal >= 0.9)")
 
+    round_trip = None
+    if not args.no_grading:
+        round_trip = time_round_trip()
+        print(f"one call to the student's kernel: {round_trip['wall_ms']:.2f} ms, the grader's CPU "
+              f"{round_trip['grader_cpu_ms']:.2f} ms (median of 5 x {round_trip['calls']} calls, load "
+              f"{round_trip['load_average']:.1f})")
+
     check_rows, warm_rows = [], []
     if not args.no_check:
         check_rows = time_self_check(notebooks.chapter_ids())
@@ -523,7 +567,7 @@ def main(argv=None):
         print(f"make test: {make_test['wall_s']:.0f} s, {'passed' if make_test['passed'] else 'FAILED'}")
 
     result = {"machine": machine, "repeat": args.repeat, "operations": rows, "notebooks": nb_rows,
-              "grading": grading_rows, "grading_throughput": throughput, "self_check": check_rows, "warm_check": warm_rows, "report": report_rows, "make_test": make_test}
+              "grading": grading_rows, "grading_throughput": throughput, "round_trip": round_trip, "self_check": check_rows, "warm_check": warm_rows, "report": report_rows, "make_test": make_test}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
