@@ -296,11 +296,13 @@ def test_functions_with_the_same_bytecode_shape_are_told_apart(first, second, ca
     assert f1 != f2 and reference.cache_info()["misses"] == 2
 
 
-@pytest.mark.parametrize("edit", ["its code", "a constant it names", "a helper it calls"])
+@pytest.mark.parametrize("edit", ["its code", "a constant it names", "a helper it calls", "a table it names"])
 def test_a_function_that_computes_something_else_is_not_served_the_old_result(edit, empty_cache):
-    source = "EPS = 1e-7\ndef helper(a):\n    return a + 1\n@reference.cached\ndef f(a):\n    return helper(a) * 2 + EPS\n"
+    source = ("EPS = 1e-7\nSHIFT = {'a': [0.0, 1.0]}\ndef helper(a):\n    return a + 1\n@reference.cached\n"
+              "def f(a):\n    return helper(a) * 2 + EPS + SHIFT['a'][1]\n")
     edited = {"its code": source.replace("* 2", "* 3"), "a constant it names": source.replace("1e-7", "1e-3"),
-              "a helper it calls": source.replace("a + 1", "a + 5")}[edit]
+              "a helper it calls": source.replace("a + 1", "a + 5"),
+              "a table it names": source.replace("[0.0, 1.0]", "[0.0, 2.0]")}[edit]
     a = np.arange(3.0)
     before = _define(source)["f"](a)
     after = _define(edited)["f"](a)

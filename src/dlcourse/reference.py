@@ -552,7 +552,8 @@ def _feed_text(h, text: str) -> None:
 
 def _feed_function(h, fn: types.FunctionType, seen: set) -> None:
     """What a function computes: its code, defaults and closure, and the globals it names that are plain data or
-    functions themselves (a constant such as EPS, a helper it calls); modules and classes are left out."""
+    functions themselves (a constant such as EPS, a table of them, a helper it calls); modules and classes are
+    left out."""
     if id(fn) in seen:
         return
     seen.add(id(fn))
@@ -570,9 +571,10 @@ def _feed_function(h, fn: types.FunctionType, seen: set) -> None:
 
 
 def _feed_named(h, name: str, value, seen: set) -> None:
-    """A global or closure value of a cached function: plain data and functions count; modules, classes and
-    other objects (a Keras strategy, ``tf``) are left out."""
-    if isinstance(value, (np.ndarray, np.generic, *_PLAIN[:-1], types.FunctionType)):
+    """A global or closure value of a cached function: plain data (tables of it too: tuples, lists and dicts) and
+    functions count; modules, classes and other objects (a Keras strategy, ``tf``, a dict of strategies) are left
+    out, so a reference must not compute from their state."""
+    if isinstance(value, (np.ndarray, np.generic, *_PLAIN[:-1], tuple, list, dict, types.FunctionType)):
         h.update(name.encode())
         try:
             _feed(h, value, seen)
