@@ -32,7 +32,7 @@ import numpy as np
 
 from .sandbox import BLOCKED_MESSAGE
 
-__all__ = ["FRAMEWORKS", "NumpyOnly", "call", "each", "framework_names", "framework_object"]
+__all__ = ["FRAMEWORKS", "NumpyOnly", "call", "drive", "each", "framework_names", "framework_object"]
 
 #: top-level packages a graded answer may not use
 FRAMEWORKS = ("tensorflow", "keras", "tf_keras", "torch", "jax", "jaxlib")
@@ -142,18 +142,32 @@ def each(fn, calls, *, hint=None, floats=None) -> list:
     calls = [tuple(args) for args in calls]
     if not callable(getattr(fn, "each", None)):
         return [call(fn, *args, hint=hint, floats=floats) for args in calls]
-    return call(_Each(fn), calls, hint=hint, floats=floats)
+    return call(_Named(fn, fn.each), calls, hint=hint, floats=floats)
 
 
-class _Each:
-    """``fn.each`` under ``fn``'s name, for ``call``'s messages."""
+def drive(driver, fn, *args, hint=None, floats=None):
+    """``call(driver, fn, *args)``: a test's loop over the learner's function ``fn`` (``driver(fn, *args)``, which
+    calls ``fn`` and returns what it returned, as plain data). When graded, the loop is sent to the learner's
+    kernel and runs there as one request, instead of one round trip per step; the driver travels by value, so it
+    may use modules and its arguments only, and every check of what it returns stays in the test."""
+    __tracebackhide__ = True
+    if not callable(getattr(fn, "drive", None)):
+        used = framework_names(fn)  # as call checks fn itself
+        if used:
+            _raise(_numpy_only(getattr(fn, "__name__", "your function"), f"it calls {', '.join(used)}"))
+        return call(_Named(fn, lambda *a: driver(fn, *a)), *args, hint=hint, floats=floats)
+    return call(_Named(fn, lambda *a: fn.drive(driver, *a)), *args, hint=hint, floats=floats)
 
-    def __init__(self, fn):
-        self.fn, self.__name__ = fn, getattr(fn, "__name__", "your function")
 
-    def __call__(self, calls):
+class _Named:
+    """``run`` under the name of the learner's function ``fn``, for ``call``'s messages."""
+
+    def __init__(self, fn, run):
+        self.run, self.__name__ = run, getattr(fn, "__name__", "your function")
+
+    def __call__(self, *args):
         __tracebackhide__ = True
-        return self.fn.each(calls)
+        return self.run(*args)
 
 
 def _run(fn, args, kwargs, name, hint, floats, printed):

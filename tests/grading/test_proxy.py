@@ -129,7 +129,7 @@ class _InProcessKernel:
     def __init__(self):
         self.requests = 0
 
-    def call(self, name, calls, timeout, show_output, each=False):
+    def call(self, name, calls, timeout, show_output, each=False, driver=None):
         import base64
 
         import cloudpickle
@@ -138,7 +138,8 @@ class _InProcessKernel:
         from dlcourse.student import serve, wire
 
         self.requests += 1
-        request = base64.b64encode(cloudpickle.dumps((name, calls, proxy.numeric_rules(), each))).decode()
+        target = name if driver is None else driver
+        request = base64.b64encode(cloudpickle.dumps((target, calls, proxy.numeric_rules(), each))).decode()
         return wire.decode(serve.run(request))
 
 
@@ -204,3 +205,58 @@ def test_a_reply_to_each_that_does_not_answer_every_call_is_refused():
     with pytest.raises(wire.WireError, match="unexpected form"):
         kernel.call("pad", [((1, 3, 1), {}), ((2, 3, 1), {})], timeout=5, show_output=False, each=True)
     assert sent, "the request went out"
+
+
+def _steps(update, w0, steps):
+    """A test's loop, as answers.drive sends it: each step on what the last returned, every output kept."""
+    out, w = [], w0
+    for _ in range(steps):
+        w = update(w)
+        out.append(w)
+    return out
+
+
+def test_drive_sends_a_test_s_loop_over_the_function_as_one_request(student_main):
+    from dlcourse import answers
+    from dlcourse.grading import proxy
+
+    def halve(w):
+        return w / 2
+
+    student_main.halve = halve
+    kernel = _InProcessKernel()
+    calls = proxy.Calls({"visible": kernel}, timeout=5)
+    fn = proxy.StudentFunction(calls, "halve", ["w"])
+    w0 = np.full(3, 8.0)
+    got = answers.drive(_steps, fn, w0, 3)
+    assert kernel.requests == 1 and [list(a) for a in got] == [[4.0] * 3, [2.0] * 3, [1.0] * 3]
+    assert [list(a) for a in answers.drive(_steps, halve, w0, 3)] == [list(a) for a in got], "the same in-process"
+    student_main.halve = lambda w: [][0]
+    with pytest.raises(IndexError):
+        answers.drive(_steps, fn, w0, 3)
+
+
+def test_a_loop_that_would_carry_the_grader_s_values_into_the_student_s_kernel_is_refused(student_main):
+    """cloudpickle sends a function's globals by value: a driver naming a test's reference (or a hidden input)
+    would hand it to the student's kernel. Only modules and the driver's arguments may travel with it."""
+    from dlcourse.grading import proxy
+
+    expected = np.arange(3.0)  # a reference, in the grader's namespace
+
+    def leaky(update, w0):
+        return update(w0) - expected
+
+    student_main.halve = lambda w: w / 2
+    calls = proxy.Calls({"visible": _InProcessKernel()}, timeout=5)
+    with pytest.raises(ValueError, match="expected"):
+        proxy.StudentFunction(calls, "halve", ["w"]).drive(leaky, np.ones(3))
+    with pytest.raises(ValueError, match="SECRET"):
+        proxy.StudentFunction(calls, "halve", ["w"]).drive(_uses_a_global, np.ones(3))
+    assert calls.kernels["visible"].requests == 0, "nothing was sent"
+
+
+SECRET = np.arange(3.0)
+
+
+def _uses_a_global(update, w0):
+    return [update(w0) + SECRET for _ in range(2)]  # in a nested code object (the list comprehension)

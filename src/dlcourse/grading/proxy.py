@@ -29,6 +29,7 @@ import hmac
 import json
 import queue
 import time
+import types
 import uuid
 
 import warnings
@@ -107,12 +108,14 @@ class StudentKernel:
         except (OSError, IndexError):
             return False
 
-    def call(self, name: str, calls: list, timeout: float, show_output: bool, each: bool = False):
+    def call(self, name: str, calls: list, timeout: float, show_output: bool, each: bool = False, driver=None):
         """Run ``name(*args, **kwargs)`` for each ``(args, kwargs)`` of ``calls`` (one, unless ``each``) in the
-        student's kernel; return the decoded reply (a dict; for ``each``, its value and inputs call by call)."""
+        student's kernel, or ``driver(*args)`` (a test's loop over ``name``); return the decoded reply (a dict;
+        for ``each``, its value and inputs call by call)."""
         if self.broken:
             raise StudentKernelDied(self.broken)
-        request = base64.b64encode(cloudpickle.dumps((name, calls, numeric_rules(), each))).decode("ascii")
+        target = name if driver is None else driver
+        request = base64.b64encode(cloudpickle.dumps((target, calls, numeric_rules(), each))).decode("ascii")
         msg = self.kc.session.msg("comm_open", {"comm_id": uuid.uuid4().hex, "target_name": serve.TARGET,
                                                 "data": {"request": request}})
         self.kc.shell_channel.send(msg)
@@ -245,11 +248,27 @@ class Calls:
             self._check_inputs(name, params, args, kwargs, theirs)
         return reply["value"]
 
-    def _request(self, name, calls, each):
+    def run_driver(self, name: str, driver, args: tuple):
+        """``driver(*args)`` in the student's kernel, as one request (``answers.drive``): a test's loop over the
+        student's function ``name``, whose proxy is among ``args`` (it arrives there as the student's function).
+        The driver travels by value, so it may name modules only, never the grader's data; its value comes back
+        as plain data, as any call's, and is checked here."""
+        __tracebackhide__ = True
+        shipped = _names_shipped_with(driver)
+        if shipped:
+            raise ValueError(f"{driver.__name__} names {', '.join(shipped)}: a loop sent to the student's kernel "
+                             "may use modules and its arguments only (the grader's own values would travel with it)")
+        reply = self._request(name, [(args, {})], each=False, driver=driver)
+        code = driver.__code__
+        self._check_inputs(name, list(code.co_varnames[:code.co_argcount]), args, {}, reply["inputs"])
+        return reply["value"]
+
+    def _request(self, name, calls, each, driver=None):
         __tracebackhide__ = True
         hidden = self.phase == "hidden"
         try:
-            reply = self.kernels[self.phase].call(name, calls, self.timeout, show_output=not hidden, each=each)
+            reply = self.kernels[self.phase].call(name, calls, self.timeout, show_output=not hidden, each=each,
+                                                  driver=driver)
         except (StudentCodeTimeout, StudentKernelDied, wire.WireError) as err:
             _raise(err.with_traceback(None))
         if "error" in reply:
@@ -286,6 +305,18 @@ class Calls:
             return RuntimeError(f"{name} raised {kind}: {message}")
 
 
+def _names_shipped_with(fn) -> list[str]:
+    """The globals ``fn`` (its nested functions too) names that are not modules, and its closure's variables:
+    what cloudpickle would send along with it, by value."""
+    names, codes = set(), [fn.__code__]
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    shipped = sorted(n for n in names if n in fn.__globals__ and not isinstance(fn.__globals__[n], types.ModuleType))
+    return shipped + list(fn.__code__.co_freevars)
+
+
 def _describe(k, args, kwargs, params):
     """The name of the k-th array argument, for a message."""
     seen = 0
@@ -317,6 +348,11 @@ class StudentFunction:
         """``[self(*args) for args in calls]``, in one trip to the student's kernel (``answers.each``)."""
         __tracebackhide__ = True
         return self._calls.run_each(self.__name__, self._params, list(calls))
+
+    def drive(self, driver, *args):
+        """``driver(self, *args)``, run in the student's kernel as one request (``answers.drive``)."""
+        __tracebackhide__ = True
+        return self._calls.run_driver(self.__name__, driver, (self, *args))
 
     def __reduce__(self):  # passed as an argument to another graded function: the student's own, over there
         return serve.student_global, (self.__name__,)

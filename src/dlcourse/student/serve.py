@@ -2,7 +2,8 @@
 
 Before any of the student's code runs, the grader registers ``TARGET`` as a Jupyter comm target in the
 student's kernel (``register``). A call is then a ``comm_open`` message whose data holds ``request``: base64
-of a cloudpickle of ``(name, calls, rules, each)``: the function's name in the student's namespace, a list of
+of a cloudpickle of ``(target, calls, rules, each)``: the function's name in the student's namespace (or a
+test's loop over it, shipped by value: ``answers.drive``), a list of
 ``(args, kwargs)`` (plain data and the tests' own callables), the caller's numeric rules (``numeric_rules``),
 and whether the calls are ``answers.each``'s (else there is one). The reply is the comm's ``comm_close``
 message, whose data holds ``reply``: base64 of ``wire.encode`` of either ``{"value": ..., "inputs": [...]}``
@@ -65,11 +66,14 @@ def _on_open(comm, msg) -> None:
 def run(request: str) -> bytes:
     """The encoded reply to one request."""
     try:
-        name, calls, rules, each = pickle.loads(base64.b64decode(request))
-        try:
-            fn = student_global(name)
-        except KeyError:
-            raise NameError(f"name {name!r} is not defined") from None
+        target, calls, rules, each = pickle.loads(base64.b64decode(request))
+        if isinstance(target, str):
+            try:
+                fn = student_global(target)
+            except KeyError:
+                raise NameError(f"name {target!r} is not defined") from None
+        else:  # a test's loop over the student's function (answers.drive), which is among its arguments
+            fn = target
         values, inputs = [], []
         with numeric_rules(rules):
             for args, kwargs in calls:  # one call, or the calls of answers.each one after the other
