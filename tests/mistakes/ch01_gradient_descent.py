@@ -427,6 +427,158 @@ def mlp_backward(dout, x, params):
     da = (dout @ params["W2"].T) * (a > 0)
     return da @ params["W1"].T, x.T @ da, da.sum(axis=0), h.T @ dout, dout.sum(axis=0)
 ''', says=("dict",)),
+    # ---------------------------------------------------------------- issue 24, second pass (learner's slips)
+    Mistake('sigmoid', 'tanh-of-z', '''
+def sigmoid(z):
+    return 0.5 * (1 + np.tanh(z))
+''', says=('tanh takes z / 2',), origin="learner"),
+    Mistake('sigmoid', 'tanh-without-half', '''
+def sigmoid(z):
+    return 0.5 + np.tanh(z / 2)
+''', says=('factor 1/2 in front of tanh',), origin="learner"),
+    Mistake('sigmoid', 'float32', '''
+def sigmoid(z):
+    z = np.asarray(z, dtype=np.float32)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+''', says=('float32', 'keep float64'), origin="learner"),
+    Mistake('relu', 'mask-product-as-int', '''
+def relu(z):
+    return (z * (z > 0)).astype(int)
+''', says=('int64', 'float values'), origin="learner"),
+    Mistake('relu', 'where-float32', '''
+def relu(z):
+    return np.where(z > 0, z, 0).astype(np.float32)
+''', says=('float32', 'float values'), origin="learner"),
+    Mistake('softmax', 'always-axis-0', '''
+def softmax(z, axis=-1):
+    e = np.exp(z - np.max(z, axis=0, keepdims=True))
+    return e / np.sum(e, axis=0, keepdims=True)
+''', says=('axis 0', 'whatever the axis argument'), origin="learner"),
+    Mistake('softmax', 'max-and-sum-on-different-axes', '''
+def softmax(z, axis=-1):
+    e = np.exp(z - np.max(z, axis=0, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+''', says=('same axis as the sum',), origin="learner"),
+    Mistake('mse_loss', 'sum-not-mean', '''
+def mse_loss(y_pred, y):
+    d = y_pred - y
+    return float(np.sum(d**2)), 2 * d
+''', says=('SUM of the squared errors',), origin="learner"),
+    Mistake('mse_loss', 'half-mse', '''
+def mse_loss(y_pred, y):
+    d = y_pred - y
+    return float(0.5 * np.mean(d**2)), d / d.size
+''', says=('factor 1/2',), origin="learner"),
+    Mistake('mse_loss', 'gradient-over-M', '''
+def mse_loss(y_pred, y):
+    d = y_pred - y
+    return float(np.mean(d**2)), 2 * d / d.shape[1]
+''', says=('divided by M only',), origin="learner"),
+    Mistake('mse_loss', 'rmse', '''
+def mse_loss(y_pred, y):
+    d = y_pred - y
+    return float(np.sqrt(np.mean(d**2))), 2 * d / d.size
+''', says=('RMSE', 'no square root'), origin="learner"),
+    Mistake('softmax_cross_entropy', 'one-hot-from-labels-max', '''
+def softmax_cross_entropy(logits, labels):
+    N = logits.shape[0]
+    onehot = np.eye(labels.max() + 1)[labels]
+    s = logits - logits.max(axis=1, keepdims=True)
+    lp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+    return float(-np.mean(np.sum(onehot * lp, axis=1))), (np.exp(lp) - onehot) / N
+''', says=('logits.shape[1]', 'labels.max() + 1'), origin="learner"),
+    Mistake('softmax_cross_entropy', 'mean-over-classes-too', '''
+def softmax_cross_entropy(logits, labels):
+    N, C = logits.shape
+    s = logits - logits.max(axis=1, keepdims=True)
+    lp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+    onehot = np.eye(C)[labels]
+    d = np.exp(lp) - onehot
+    return float(-np.mean(onehot * lp)), d / N
+''', says=('C times too small', 'sum over the classes'), origin="learner"),
+    Mistake('softmax_cross_entropy', 'gradient-sign', '''
+def softmax_cross_entropy(logits, labels):
+    N, C = logits.shape
+    s = logits - logits.max(axis=1, keepdims=True)
+    lp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+    onehot = np.eye(C)[labels]
+    return float(-np.mean(lp[np.arange(N), labels])), (onehot - np.exp(lp)) / N
+''', says=('wrong sign',), origin="learner"),
+    Mistake('softmax_cross_entropy', 'log-sum-exp-over-axis-0', '''
+def softmax_cross_entropy(logits, labels):
+    N, C = logits.shape
+    s = logits - logits.max(axis=0, keepdims=True)
+    lp = s - np.log(np.exp(s).sum(axis=0, keepdims=True))
+    d = np.exp(lp); d[np.arange(N), labels] -= 1
+    return float(-np.mean(lp[np.arange(N), labels])), d / N
+''', says=('axis 0', 'axis=1'), origin="learner"),
+    Mistake('sgd_momentum_update', 'lr-twice', '''
+def sgd_momentum_update(w, g, velocity, lr, momentum):
+    velocity = momentum * velocity - lr * g
+    return w + lr * velocity, velocity
+''', says=('lr*v', 'already includes the learning rate'), origin="learner"),
+    Mistake('adam_update', 'no-bias-correction', '''
+def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    m = beta_1 * m + (1 - beta_1) * g
+    v = beta_2 * v + (1 - beta_2) * g * g
+    return w - lr * m / (np.sqrt(v) + epsilon), m, v
+''', says=('bias correction is missing',), origin="learner"),
+    Mistake('adam_update', 'no-sqrt-of-v', '''
+def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    m = beta_1 * m + (1 - beta_1) * g
+    v = beta_2 * v + (1 - beta_2) * g * g
+    alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+    return w - alpha * m / (v + epsilon), m, v
+''', says=('square root of v is missing',), origin="learner"),
+    Mistake('adam_update', 'step-with-g', '''
+def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    m = beta_1 * m + (1 - beta_1) * g
+    v = beta_2 * v + (1 - beta_2) * g * g
+    alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+    return w - alpha * g / (np.sqrt(v) + epsilon), m, v
+''', says=('raw gradient g', 'first moment'), origin="learner"),
+    Mistake('adam_update', 'bias-correction-betas-swapped', '''
+def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    m = beta_1 * m + (1 - beta_1) * g
+    v = beta_2 * v + (1 - beta_2) * g * g
+    alpha = lr * np.sqrt(1 - beta_1 ** t) / (1 - beta_2 ** t)
+    return w - alpha * m / (np.sqrt(v) + epsilon), m, v
+''', says=('swapped in the bias correction',), origin="learner"),
+    Mistake('mlp_forward', 'sigmoid-hidden', '''
+def mlp_forward(x, params):
+    h = 1 / (1 + np.exp(-(x @ params["W1"] + params["b1"])))
+    return h @ params["W2"] + params["b2"]
+''', says=('sigmoid', 'ReLU'), origin="learner"),
+    Mistake('mlp_forward', 'b1-after-relu', '''
+def mlp_forward(x, params):
+    h = np.maximum(x @ params["W1"], 0) + params["b1"]
+    return h @ params["W2"] + params["b2"]
+''', says=('b1 is added after the ReLU',), origin="learner"),
+    Mistake('mlp_backward', 'mask-h-ge-0', '''
+def mlp_backward(dout, x, params):
+    a = x @ params["W1"] + params["b1"]
+    h = np.maximum(a, 0.0)
+    dh = dout @ params["W2"].T
+    da = dh * (h >= 0)
+    return {"W2": h.T @ dout, "b2": dout.sum(axis=0), "W1": x.T @ da, "b1": da.sum(axis=0), "x": da @ params["W1"].T}
+''', says=('no ReLU mask', 'h >= 0'), origin="learner"),
+    Mistake('mlp_backward', 'times-h-not-mask', '''
+def mlp_backward(dout, x, params):
+    a = x @ params["W1"] + params["b1"]
+    h = np.maximum(a, 0.0)
+    dh = dout @ params["W2"].T
+    da = dh * h
+    return {"W2": h.T @ dout, "b2": dout.sum(axis=0), "W1": x.T @ da, "b1": da.sum(axis=0), "x": da @ params["W1"].T}
+''', says=('multiplied by h', 'mask'), origin="learner"),
+    Mistake('mlp_backward', 'divided-by-N', '''
+def mlp_backward(dout, x, params):
+    a = x @ params["W1"] + params["b1"]
+    h = np.maximum(a, 0.0)
+    dh = dout @ params["W2"].T
+    da = dh * (a > 0) / len(x)
+    return {"W2": h.T @ dout / len(x), "b2": dout.sum(axis=0), "W1": x.T @ da, "b1": da.sum(axis=0), "x": da @ params["W1"].T}
+''', says=('divided by the batch size N',), origin="learner"),
     # a shortcut, not a slip: the chapter's own saved solution (dlcourse.given), hidden from its graded answers
     Mistake("sigmoid", "imports-the-saved-solution", "from dlcourse.given.ch01_gradient_descent import sigmoid\n",
             says=("solutions of the chapter being graded",)),
