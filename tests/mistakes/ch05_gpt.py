@@ -236,6 +236,8 @@ def embedding_forward(ids, E):
 ''', says=("ValueError", "wrap"), origin="learner"),
     Mistake("embedding_forward", "one-hot-float32", emb("return np.eye(E.shape[0], dtype=np.float32)[ids] @ E.astype(np.float32)"),
             says=("float32",)),
+    Mistake("embedding_forward", "flattened", emb("return E[ids.reshape(-1)]"), says=("flattened",), origin="learner"),
+    Mistake("embedding_forward", "one-based", emb("return E[ids - 1]"), says=("count from 0", "ids - 1"), origin="learner"),
     Mistake("embedding_forward", "tensorflow", emb("import tensorflow as tf\nreturn tf.nn.embedding_lookup(E, ids).numpy()"),
             says=("NumPy",)),
     # exercise 2: embedding_backward
@@ -266,6 +268,10 @@ return dE'''), says=("float32", "dtype")),
 import tensorflow as tf
 return tf.math.unsorted_segment_sum(d_out.reshape(-1, d_out.shape[-1]), ids.reshape(-1), vocab_size).numpy()'''),
             says=("NumPy",)),
+    Mistake("embedding_backward", "sized-by-max-id", emb_bwd('''
+dE = np.zeros((ids.max() + 1, d_out.shape[-1]), dtype=d_out.dtype)
+np.add.at(dE, ids.reshape(-1), d_out.reshape(-1, d_out.shape[-1]))
+return dE'''), says=("vocab_size", "ids.max() + 1"), origin="learner"),
     # exercise 3: gelu
     Mistake("gelu", "numpy-sqrt-constants",
             gelu("return 0.5 * x * special.erfc(-x / np.sqrt(2))",
@@ -282,6 +288,14 @@ return tf.math.unsorted_segment_sum(d_out.reshape(-1, d_out.shape[-1]), ids.resh
                                               tanh="return 0.5 * x * (1.0 + np.tanh(2 / np.pi * (x + 0.044715 * x ** 3)))"),
             says=("sqrt(2/pi)",)),
     Mistake("gelu", "tensorflow", gelu("import tensorflow as tf\nreturn tf.nn.gelu(x).numpy()"), says=("NumPy",)),
+    Mistake("gelu", "cast-to-float64", gelu("return 0.5 * x * special.erfc(-x / 2 ** 0.5)", pre="x = x.astype(np.float64)"),
+            says=("cast", "float64"), origin="learner"),
+    Mistake("gelu", "tanh-x-squared", gelu("return 0.5 * x * special.erfc(-x / 2 ** 0.5)",
+                                           tanh="return 0.5 * x * (1.0 + np.tanh((2 / np.pi) ** 0.5 * (x + 0.044715 * x ** 2)))"),
+            says=("x**3", "not 0.044715 x**2"), origin="learner"),
+    Mistake("gelu", "tanh-no-cubic", gelu("return 0.5 * x * special.erfc(-x / 2 ** 0.5)",
+                                          tanh="return 0.5 * x * (1.0 + np.tanh((2 / np.pi) ** 0.5 * x))"),
+            says=("cubic term is missing",), origin="learner"),
     # exercise 4: causal_lm_loss
     Mistake("causal_lm_loss", "unshifted", loss(shift="z, y = logits, ids"), says=("NEXT token",)),
     Mistake("causal_lm_loss", "unshifted-whole", loss(shift="z, y = logits, ids", grad="d_logits = d / y.size"),
@@ -305,6 +319,12 @@ return float(loss), d_logits
     Mistake("causal_lm_loss", "softmax-twice", loss(max="z = np.exp(z - z.max(axis=-1, keepdims=True)); z = z / z.sum(-1, keepdims=True)"),
             says=("source articles", "softmax", "twice"), origin="articles"),
     Mistake("causal_lm_loss", "gradient-unpadded", loss(grad="d_logits = d / y.size"), says=("(N, T, V)",)),
+    Mistake("causal_lm_loss", "gradient-sign", loss(grad="d_logits[:, :-1] = -d / y.size"), says=("wrong sign",), origin="learner"),
+    Mistake("causal_lm_loss", "gradient-no-onehot", loss(body=LOSS_OK.replace(
+        "np.put_along_axis(d, y[..., None], np.take_along_axis(d, y[..., None], axis=-1) - 1.0, axis=-1)\n", "")),
+            says=("one-hot", "subtract 1"), origin="learner"),
+    Mistake("causal_lm_loss", "swapped-return", loss(ret="return d_logits, float(loss)"), says=("(loss, d_logits)", "order"),
+            origin="learner"),
     # exercise 5: gpt_block
     Mistake("gpt_block", "post-ln", block(ln1="u = x", res="h = layer_norm(x + a, p['gamma1'], p['beta1'], eps)",
                                           ffn='return gelu(h @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]',
@@ -325,6 +345,21 @@ return float(loss), d_logits
     Mistake("gpt_block", "no-ffn-residual", block(out="return feed_forward(h, p, eps)"), says=("residual",)),
     Mistake("gpt_block", "relu-ffn", block(ffn='return np.maximum(layer_norm(h, p["gamma2"], p["beta2"], eps) @ p["W1"] + p["b1"], 0) @ p["W2"] + p["b2"]'),
             says=("gelu",)),
+    Mistake("gpt_block", "residual-from-u", block(res="h = u + a"), says=("residual", "x itself"), origin="learner"),
+    Mistake("gpt_block", "ffn-of-x", block(out="return h + feed_forward(x, p, eps)"), says=("reads x, not h",), origin="learner"),
+    Mistake("gpt_block", "no-ln1", block(mha="a, _ = multi_head_attention(x, x, p, num_heads, mask=causal_mask(x.shape[1]))"),
+            says=("no LN1",), origin="learner"),
+    Mistake("gpt_block", "no-ln2", block(ffn='return gelu(h @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]'), says=("no LN2",),
+            origin="learner"),
+    Mistake("gpt_block", "mask-hides-diagonal",
+            block(mha="a, _ = multi_head_attention(u, u, p, num_heads, mask=np.tril(np.ones((x.shape[1],) * 2, bool), -1))"),
+            says=("diagonal", "ITSELF"), origin="learner"),
+    Mistake("gpt_block", "pytorch-additive-mask",
+            block(mha="a, _ = multi_head_attention(u, u, p, num_heads, mask=np.triu(np.full((x.shape[1],) * 2, -np.inf), 1))"),
+            says=("future", "PyTorch"), origin="learner"),
+    Mistake("gpt_block", "gelu-twice",
+            block(ffn='return gelu(gelu(layer_norm(h, p["gamma2"], p["beta2"], eps) @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"])'),
+            says=("gelu applied after W2",), origin="learner"),
     # exercise 6: gpt_forward
     Mistake("gpt_forward", "all-positions", fwd(x0='x = embedding_forward(ids, params["E"]) + params["P"]'),
             says=("P", "[:T]"), origin="learner"),
@@ -338,6 +373,20 @@ return float(loss), d_logits
     Mistake("gpt_forward", "E-not-transposed", fwd(out='return x @ params["E"]'), says=("E.T",)),
     Mistake("gpt_forward", "scaled-embedding", fwd(x0='x = embedding_forward(ids, params["E"]) * np.sqrt(params["E"].shape[1]) + params["P"][:T]'),
             says=("sqrt(D)",)),
+    Mistake("gpt_forward", "positions-every-block", fwd(blk='x = gpt_block(x + params["P"][:T], p, num_heads, eps)'),
+            says=("every block", "once"), origin="learner"),
+    Mistake("gpt_forward", "positions-after-blocks", fwd(x0='x = embedding_forward(ids, params["E"])',
+                                                         lnf='x = layer_norm(x + params["P"][:T], params["gamma_f"], params["beta_f"], eps)'),
+            says=("after the blocks",), origin="learner"),
+    Mistake("gpt_forward", "softmax-output", fwd(out='z = x @ params["E"].T\n    e = np.exp(z - z.max(-1, keepdims=True))\n    '
+                                                     'return e / e.sum(-1, keepdims=True)'),
+            says=("probabilities", "LOGITS"), origin="learner"),
+    Mistake("gpt_forward", "first-block-only", fwd(blk='x = gpt_block(x, params["blocks"][0], num_heads, eps)'),
+            says=("params['blocks'][0]", "own weights"), origin="learner"),
+    Mistake("gpt_forward", "blocks-reversed", fwd().replace('for p in params["blocks"]:', 'for p in params["blocks"][::-1]:'),
+            says=("reverse order",), origin="learner"),
+    Mistake("gpt_forward", "eps-not-to-blocks", fwd(blk="x = gpt_block(x, p, num_heads)"), says=("blocks ignore eps",),
+            origin="learner"),
     # exercise 7: next_token_probs
     Mistake("next_token_probs", "temperature-after-softmax", probs(temp="z = np.asarray(logits, dtype=np.float64)",
                                                                   ret="return e / e.sum(axis=-1, keepdims=True) / temperature"),
@@ -353,6 +402,12 @@ return float(loss), d_logits
                                                           ret="return e / e.sum(axis=0, keepdims=True)"), says=("axis=-1",)),
     Mistake("next_token_probs", "kth-off-by-one", probs(kth="kth = np.sort(z, axis=-1)[:, -int(top_k) - 1]"), says=("k-th largest",)),
     Mistake("next_token_probs", "no-temperature-check", probs(check=""), says=("ValueError",)),
+    Mistake("next_token_probs", "top-k-strict", probs(keep="z = np.where(z > kth[:, None], z, -np.inf)"), says=("z >= kth",),
+            origin="learner"),
+    Mistake("next_token_probs", "top-k-zeroed", probs(keep="z = np.where(z >= kth[:, None], z, 0.0)"), says=("not -inf",),
+            origin="learner"),
+    Mistake("next_token_probs", "times-temperature", probs(temp="z = np.asarray(logits, dtype=np.float64) * temperature"),
+            says=("multiplied by the temperature",), origin="learner"),
     # exercise 8: generate_greedy
     Mistake("generate_greedy", "full-recompute", GREEDY_FULL, says=("cache",), origin="learner"),
     Mistake("generate_greedy", "final-ln-default-eps",
@@ -372,4 +427,23 @@ return float(loss), d_logits
             says=("eps",)),
     Mistake("generate_greedy", "argmax-over-batch", greedy(argmax="ids[:, t + 1] = logits.argmax()"),
             says=("argmax", "axis=-1")),
+    Mistake("generate_greedy", "argmax-axis-1-of-3d", greedy(
+        lnf='logits = layer_norm(x, params["gamma_f"], params["beta_f"], eps) @ params["E"].T',
+        argmax="ids[:, t + 1] = logits.argmax(axis=1)"), says=("one per sequence", "axis=-1"), origin="learner"),
+    Mistake("generate_greedy", "keys-from-x", greedy(store='''            K[:, :, t:t + 1] = project(x, p["Wk"], p["bk"])
+            V[:, :, t:t + 1] = project(x, p["Wv"], p["bv"])
+'''), says=("input x, not from LN1(x)",), origin="learner"),
+    Mistake("generate_greedy", "position-next", greedy(x='x = embedding_forward(ids[:, t:t + 1], params["E"]) + params["P"][t + 1]'),
+            says=("P[t + 1]",), origin="learner"),
+    Mistake("generate_greedy", "attend-new-only", greedy(
+        attend='o, _ = scaled_dot_product_attention(project(u, p["Wq"], p["bq"]), K[:, :, t:t + 1], V[:, :, t:t + 1])'),
+            says=("only to itself", ":t + 1"), origin="learner"),
+    Mistake("generate_greedy", "swapped-return", GREEDY.replace("return (ids, caches) if", "return (caches, ids) if"),
+            says=("(caches, ids)", "return (ids, caches)"), origin="learner"),
+    Mistake("generate_greedy", "store-next-column", greedy(store='''            K[:, :, t + 1:t + 2] = project(u, p["Wk"], p["bk"])
+            V[:, :, t + 1:t + 2] = project(u, p["Wv"], p["bv"])
+'''), says=("column t + 1", "t:t + 1"), origin="learner"),
+    Mistake("generate_greedy", "no-ffn-residual", greedy(ffn="x = feed_forward(h, p, eps)"), says=("residual",), origin="learner"),
+    Mistake("generate_greedy", "loop-one-short", greedy(loop="for t in range(T_total - 2):"), says=("range(T0 + steps - 1)",),
+            origin="learner"),
 ]
