@@ -5,6 +5,24 @@ from mistakes import Mistake
 # Every entry below writes its own helpers inline, so no answer depends on another exercise's cell.
 DEPENDS = {}
 
+
+def swap(code: str, *pairs: tuple[str, str]) -> str:
+    """``code`` (a right answer) with each ``old`` fragment replaced by ``new``: one realistic slip."""
+    for old, new in pairs:
+        assert code.count(old) == 1, old
+        code = code.replace(old, new)
+    return code
+
+
+# Keras's Adam, as exercise 8 asks for it: the Adam slips below are this cell with one change each
+ADAM = '''
+def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    m = beta_1 * m + (1 - beta_1) * g
+    v = beta_2 * v + (1 - beta_2) * g * g
+    alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+    return w - alpha * m / (np.sqrt(v) + epsilon), m, v
+'''
+
 MISTAKES = [
     # ---------------------------------------------------------------- dense_forward
     Mistake("dense_forward", "W-at-x", '''
@@ -289,57 +307,13 @@ def sgd_momentum_update(w, g, velocity, lr, momentum):
 ''', says=("in place",)),
 
     # ---------------------------------------------------------------- adam_update
-    Mistake("adam_update", "textbook", '''
-def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
-    m = beta_1 * m + (1 - beta_1) * g
-    v = beta_2 * v + (1 - beta_2) * g * g
-    m_hat, v_hat = m / (1 - beta_1 ** t), v / (1 - beta_2 ** t)
-    return w - lr * m_hat / (np.sqrt(v_hat) + epsilon), m, v
-''', says=("textbook",)),
-    Mistake("adam_update", "epsilon-inside-sqrt", '''
-def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
-    m = beta_1 * m + (1 - beta_1) * g
-    v = beta_2 * v + (1 - beta_2) * g * g
-    alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
-    return w - alpha * m / np.sqrt(v + epsilon), m, v
-''', says=("outside the square root",)),
-    Mistake("adam_update", "v-of-g-not-squared", '''
-def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
-    m = beta_1 * m + (1 - beta_1) * g
-    v = beta_2 * v + (1 - beta_2) * np.abs(g)
-    alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
-    return w - alpha * m / (np.sqrt(v) + epsilon), m, v
-''', says=("square of the gradient",)),
-    Mistake("adam_update", "betas-swapped", '''
-def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
-    m = beta_2 * m + (1 - beta_2) * g
-    v = beta_1 * v + (1 - beta_1) * g * g
-    alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
-    return w - alpha * m / (np.sqrt(v) + epsilon), m, v
-''', says=("beta_1",)),
-    Mistake("adam_update", "step-off-by-one", '''
-def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
-    m = beta_1 * m + (1 - beta_1) * g
-    v = beta_2 * v + (1 - beta_2) * g * g
-    alpha = lr * np.sqrt(1 - beta_2 ** (t + 1)) / (1 - beta_1 ** (t + 1))
-    return w - alpha * m / (np.sqrt(v) + epsilon), m, v
-''', says=("t starts at 1",)),
-    Mistake("adam_update", "pytorch-epsilon", '''
-def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
-    m = beta_1 * m + (1 - beta_1) * g
-    v = beta_2 * v + (1 - beta_2) * g * g
-    alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
-    return w - alpha * m / (np.sqrt(v) + epsilon), m, v
-''', says=("1e-7",)),
-    Mistake("adam_update", "in-place", '''
-def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
-    m *= beta_1
-    m += (1 - beta_1) * g
-    v *= beta_2
-    v += (1 - beta_2) * g * g
-    alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
-    return w - alpha * m / (np.sqrt(v) + epsilon), m, v
-''', says=("in place",)),
+    Mistake("adam_update", "textbook", swap(ADAM, ('alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)\n    return w - alpha * m / (np.sqrt(v) + epsilon), m, v', 'm_hat, v_hat = m / (1 - beta_1 ** t), v / (1 - beta_2 ** t)\n    return w - lr * m_hat / (np.sqrt(v_hat) + epsilon), m, v')), says=("textbook",)),
+    Mistake("adam_update", "epsilon-inside-sqrt", swap(ADAM, ('return w - alpha * m / (np.sqrt(v) + epsilon), m, v', 'return w - alpha * m / np.sqrt(v + epsilon), m, v')), says=("outside the square root",)),
+    Mistake("adam_update", "v-of-g-not-squared", swap(ADAM, ('v = beta_2 * v + (1 - beta_2) * g * g', 'v = beta_2 * v + (1 - beta_2) * np.abs(g)')), says=("square of the gradient",)),
+    Mistake("adam_update", "betas-swapped", swap(ADAM, ('m = beta_1 * m + (1 - beta_1) * g\n    v = beta_2 * v + (1 - beta_2) * g * g', 'm = beta_2 * m + (1 - beta_2) * g\n    v = beta_1 * v + (1 - beta_1) * g * g')), says=("beta_1",)),
+    Mistake("adam_update", "step-off-by-one", swap(ADAM, ('alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)', 'alpha = lr * np.sqrt(1 - beta_2 ** (t + 1)) / (1 - beta_1 ** (t + 1))')), says=("t starts at 1",)),
+    Mistake("adam_update", "pytorch-epsilon", swap(ADAM, ('def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):', 'def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):')), says=("1e-7",)),
+    Mistake("adam_update", "in-place", swap(ADAM, ('m = beta_1 * m + (1 - beta_1) * g\n    v = beta_2 * v + (1 - beta_2) * g * g', 'm *= beta_1\n    m += (1 - beta_1) * g\n    v *= beta_2\n    v += (1 - beta_2) * g * g')), says=("in place",)),
 
     # ---------------------------------------------------------------- mlp_forward
     Mistake("mlp_forward", "relu-on-logits", '''
@@ -518,33 +492,10 @@ def sgd_momentum_update(w, g, velocity, lr, momentum):
     velocity = momentum * velocity - lr * g
     return w + lr * velocity, velocity
 ''', says=('lr*v', 'already includes the learning rate'), origin="learner"),
-    Mistake('adam_update', 'no-bias-correction', '''
-def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
-    m = beta_1 * m + (1 - beta_1) * g
-    v = beta_2 * v + (1 - beta_2) * g * g
-    return w - lr * m / (np.sqrt(v) + epsilon), m, v
-''', says=('bias correction is missing',), origin="learner"),
-    Mistake('adam_update', 'no-sqrt-of-v', '''
-def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
-    m = beta_1 * m + (1 - beta_1) * g
-    v = beta_2 * v + (1 - beta_2) * g * g
-    alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
-    return w - alpha * m / (v + epsilon), m, v
-''', says=('square root of v is missing',), origin="learner"),
-    Mistake('adam_update', 'step-with-g', '''
-def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
-    m = beta_1 * m + (1 - beta_1) * g
-    v = beta_2 * v + (1 - beta_2) * g * g
-    alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
-    return w - alpha * g / (np.sqrt(v) + epsilon), m, v
-''', says=('raw gradient g', 'first moment'), origin="learner"),
-    Mistake('adam_update', 'bias-correction-betas-swapped', '''
-def adam_update(w, g, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
-    m = beta_1 * m + (1 - beta_1) * g
-    v = beta_2 * v + (1 - beta_2) * g * g
-    alpha = lr * np.sqrt(1 - beta_1 ** t) / (1 - beta_2 ** t)
-    return w - alpha * m / (np.sqrt(v) + epsilon), m, v
-''', says=('swapped in the bias correction',), origin="learner"),
+    Mistake('adam_update', 'no-bias-correction', swap(ADAM, ('alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)\n    return w - alpha * m / (np.sqrt(v) + epsilon), m, v', 'return w - lr * m / (np.sqrt(v) + epsilon), m, v')), says=('bias correction is missing',), origin="learner"),
+    Mistake('adam_update', 'no-sqrt-of-v', swap(ADAM, ('return w - alpha * m / (np.sqrt(v) + epsilon), m, v', 'return w - alpha * m / (v + epsilon), m, v')), says=('square root of v is missing',), origin="learner"),
+    Mistake('adam_update', 'step-with-g', swap(ADAM, ('return w - alpha * m / (np.sqrt(v) + epsilon), m, v', 'return w - alpha * g / (np.sqrt(v) + epsilon), m, v')), says=('raw gradient g', 'first moment'), origin="learner"),
+    Mistake('adam_update', 'bias-correction-betas-swapped', swap(ADAM, ('alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)', 'alpha = lr * np.sqrt(1 - beta_1 ** t) / (1 - beta_2 ** t)')), says=('swapped in the bias correction',), origin="learner"),
     Mistake('mlp_forward', 'sigmoid-hidden', '''
 def mlp_forward(x, params):
     h = 1 / (1 + np.exp(-(x @ params["W1"] + params["b1"])))
