@@ -115,3 +115,13 @@ def test_earlier_failing_leads_with_the_earlier_exercise():
     msg = answers.earlier_failing("mlp_forward", err, relu=lambda: False, dense_forward=lambda: 1 / 0)
     assert msg.startswith("`mlp_forward` fails, and your `relu` and `dense_forward` fail their own tests")
     assert str(err) in msg
+
+
+def test_a_test_loop_over_an_answer_that_uses_tensorflow_says_write_it_in_numpy():
+    """answers.drive runs the test's loop under the learner's function's name: call's check of that function's
+    code still applies (tf imported in the learner's kernel, so the loop itself would not fail)."""
+    relu = learner("def relu(z):\n    return tf.relu_numpy(z)", tf=fake_tf)
+    with pytest.raises(answers.NumpyOnly, match="write it in NumPy"):
+        answers.drive(lambda f, z: [f(z), f(z + 1)], relu, np.zeros(2))
+    steps = answers.drive(lambda f, z: [f(z), f(z + 1)], learner("def relu(z):\n    return np.maximum(z, 0)"), -np.ones(2))
+    assert [s.tolist() for s in steps] == [[0.0, 0.0], [0.0, 0.0]]

@@ -308,11 +308,7 @@ class Calls:
 def _names_shipped_with(fn) -> list[str]:
     """The globals ``fn`` (its nested functions too) names that are not modules, and its closure's variables:
     what cloudpickle would send along with it, by value."""
-    names, codes = set(), [fn.__code__]
-    while codes:
-        code = codes.pop()
-        names.update(code.co_names)
-        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    names = answers._code_names(fn.__code__)  # the names framework_names looks through, nested code's too
     shipped = sorted(n for n in names if n in fn.__globals__ and not isinstance(fn.__globals__[n], types.ModuleType))
     return shipped + list(fn.__code__.co_freevars)
 
